@@ -1,0 +1,38 @@
+# Everyday commands. `make run` and `make test` do all the set-up they need.
+PY := .venv/bin/python
+export PYTHONDONTWRITEBYTECODE := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.PHONY: setup assets model run test test-fast validate eval-nlu bench clean
+
+setup:            ## virtual environment from bot/requirements.lock (Python 3.10 via pyenv)
+	@bash bot/tools/setup.sh
+
+assets: setup     ## shop database, lookup tables, jieba dictionary, spaCy pipeline
+	@$(PY) -m bot.shop.seed --if-missing
+	@$(PY) -m bot.nlu.assets
+
+model: assets     ## train when data or config changed (fingerprint in models/)
+	@$(PY) -m bot.tools.train
+
+run: model        ## Redis + action server + Rasa + web chat; Ctrl-C stops all
+	@$(PY) -m bot.runner
+
+validate: assets  ## Rasa's own data checks
+	@$(PY) -m rasa data validate --fail-on-warnings
+
+test: model       ## the whole suite: pytest (backend, actions, REST, browser) and Rasa's checks
+	@bash bot/tools/system_deps.sh
+	@$(PY) -m pytest
+
+test-fast: assets ## tests that need no trained model or browser
+	@$(PY) -m pytest -m "not stack and not browser and not model"
+
+eval-nlu: model   ## intent macro-F1 / entity F1 on tests/nlu, with and without the e5 featurizer
+	@$(PY) -m bot.tools.eval_nlu --compare-sparse
+
+bench: model      ## REST latency/throughput vs Rasa's starter bot (prints figures)
+	@$(PY) bench/bench_rest.py
+
+clean:
+	rm -rf .state models/*.tar.gz models/*.fingerprint models/assets results

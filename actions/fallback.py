@@ -1,0 +1,81 @@
+"""When the bot is unsure: ask to rephrase with suggestions, stop a flow, or ask for a human."""
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActiveLoop, EventType, UserUtteranceReverted
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.common import backend, latest_text
+from actions.verification import reset_flow
+from bot.handoff import SERVICE_HOURS_TEXT, request_handoff
+
+# What a suggestion button says for an intent the classifier thought possible.
+SUGGESTIONS = {
+    "inquire_order_status": "查订单状态", "inquire_logistics": "查物流", "inquire_price": "问价格",
+    "inquire_stock": "问库存", "inquire_product": "问商品详情", "inquire_usage": "问使用方法",
+    "search_product": "找商品", "compare_products": "对比商品", "inquire_promotion": "优惠活动",
+    "request_return": "我要退货", "request_exchange": "我要换货", "request_refund": "我要退款",
+    "request_repair": "申请维修", "cancel_order": "取消订单", "modify_order": "修改订单", "complain": "我要投诉",
+    "faq": "常见问题",
+}
+HANDOFF_AFTER_FALLBACKS = 2
+
+
+def recent_fallbacks(tracker: Tracker) -> int:
+    """How many of the shopper's latest messages in a row the bot did not understand."""
+    count = 0
+    for event in reversed(tracker.events):
+        if event.get("event") != "user":
+            continue
+        if (event.get("parse_data") or {}).get("intent", {}).get("name") != "nlu_fallback":
+            break
+        count += 1
+    return count
+
+
+class ActionFallbackRephrase(Action):
+    def name(self) -> str:
+        return "action_fallback_rephrase"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        ranking = tracker.latest_message.get("intent_ranking") or []
+        guesses = [r["name"] for r in ranking if r.get("name") in SUGGESTIONS][:3]
+        buttons = [{"title": SUGGESTIONS[name], "payload": f"/{name}"} for name in guesses]
+        if recent_fallbacks(tracker) >= HANDOFF_AFTER_FALLBACKS:
+            buttons.append({"title": "转人工客服", "payload": "/request_human"})
+            text = "抱歉，我还是没理解😣 您可以换个说法，或者转人工客服处理。"
+        else:
+            text = "抱歉，没太明白您的意思，能换个说法吗？您是想问："
+        dispatcher.utter_message(text=text, buttons=buttons)
+        # Forget the unclear message so the conversation (and any open form) goes on as before it.
+        return [UserUtteranceReverted()]
+
+
+class ActionRequestHuman(Action):
+    def name(self) -> str:
+        return "action_request_human"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        handoff = request_handoff(
+            backend(), tracker.sender_id, reason="shopper_request", channel=tracker.get_latest_input_channel(),
+            last_message=latest_text(tracker), order_no=tracker.get_slot("verified_order"),
+        )
+        when = "人工客服会尽快联系您" if handoff.on_duty else f"现在是非工作时间（{SERVICE_HOURS_TEXT}），客服上班后第一时间回复您"
+        dispatcher.utter_message(
+            text=f"已为您登记人工服务，工单号：{handoff.ticket.ticket_no}。{when}。您也可以先把问题留言给我，会一并转给客服。"
+        )
+        return []
+
+
+class ActionStopFlow(Action):
+    def name(self) -> str:
+        return "action_stop_flow"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        if tracker.active_loop.get("name"):
+            dispatcher.utter_message(response="utter_flow_stopped")
+            return [ActiveLoop(None)] + reset_flow()
+        dispatcher.utter_message(response="utter_ok")
+        return []

@@ -1,0 +1,1 @@
+"""Shop customer-service assistant: runtime services, shop backend, NLU parts and tools."""

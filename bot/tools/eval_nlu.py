@@ -1,0 +1,156 @@
+"""Intent macro-F1 and entity F1 of a trained model on the held-out NLU test set.
+
+    python -m bot.tools.eval_nlu                    # models/shop.tar.gz on tests/nlu/
+    python -m bot.tools.eval_nlu --compare-sparse   # also train + score config.yml without e5
+    python -m bot.tools.eval_nlu --min-macro-f1 0.9 # exit 1 below the target
+
+Intents are scored as the shopper experiences them: a FAQ counts as right only
+when the response selector picks the right answer (faq/invoice, ...), and a
+message that fell back (nlu_fallback) counts as wrong. Entities are compared as
+(entity, value) pairs per message, so normalisation may move offsets freely.
+Misclassified messages go to .state/eval/<model>-errors.json for trainers.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.config import PROJECT_ROOT
+
+TEST_SET = PROJECT_ROOT / "tests" / "nlu" / "nlu_testset.yml"
+
+
+def gold_examples(path: Path) -> list[dict[str, Any]]:
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    examples = []
+    for message in load_data(str(path)).intent_examples:
+        label = message.get("intent_response_key") or message.get("intent")
+        entities = Counter((e["entity"], str(e.get("value", ""))) for e in message.get("entities") or [])
+        examples.append({"text": message.get("text"), "label": label, "entities": entities})
+    return examples
+
+
+def predicted_label(parse: dict[str, Any]) -> str:
+    intent = (parse.get("intent") or {}).get("name") or "None"
+    if intent == "faq":
+        selector = (parse.get("response_selector") or {}).get("faq") or {}
+        return (selector.get("response") or {}).get("intent_response_key") or "faq"
+    return intent
+
+
+async def _parse_all(model: Path, texts: list[str]) -> list[dict[str, Any]]:
+    from rasa.core.agent import Agent
+
+    agent = Agent.load(str(model))
+    return [await agent.parse_message(text) for text in texts]
+
+
+def macro_f1(gold: list[str], predicted: list[str]) -> tuple[float, dict[str, float]]:
+    per_label: dict[str, float] = {}
+    for label in sorted(set(gold)):
+        tp = sum(g == label and p == label for g, p in zip(gold, predicted))
+        fp = sum(g != label and p == label for g, p in zip(gold, predicted))
+        fn = sum(g == label and p != label for g, p in zip(gold, predicted))
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        per_label[label] = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return sum(per_label.values()) / len(per_label), per_label
+
+
+def entity_f1(gold: list[Counter], predicted: list[Counter]) -> float:
+    tp = sum(sum((g & p).values()) for g, p in zip(gold, predicted))
+    n_pred = sum(sum(p.values()) for p in predicted)
+    n_gold = sum(sum(g.values()) for g in gold)
+    precision = tp / n_pred if n_pred else 0.0
+    recall = tp / n_gold if n_gold else 0.0
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+
+def evaluate(model: Path, test_set: Path = TEST_SET) -> dict[str, Any]:
+    examples = gold_examples(test_set)
+    started = time.monotonic()
+    parses = asyncio.run(_parse_all(model, [e["text"] for e in examples]))
+    seconds = time.monotonic() - started
+    gold = [e["label"] for e in examples]
+    predicted = [predicted_label(p) for p in parses]
+    predicted_entities = [
+        Counter(set((e["entity"], str(e.get("value", ""))) for e in p.get("entities") or [])) for p in parses
+    ]
+    macro, per_label = macro_f1(gold, predicted)
+    errors = [
+        {"text": e["text"], "gold": g, "predicted": p, "confidence": (parse.get("intent") or {}).get("confidence")}
+        for e, g, p, parse in zip(examples, gold, predicted, parses) if g != p
+    ]
+    out_dir = PROJECT_ROOT / ".state" / "eval"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{model.name}-errors.json").write_text(json.dumps(errors, ensure_ascii=False, indent=1), "utf-8")
+    return {
+        "model": str(model), "examples": len(examples), "intent_macro_f1": macro,
+        "intent_accuracy": sum(g == p for g, p in zip(gold, predicted)) / len(gold),
+        "entity_f1": entity_f1([e["entities"] for e in examples], predicted_entities),
+        "per_label_f1": per_label, "errors": len(errors), "ms_per_message": 1000 * seconds / len(examples),
+    }
+
+
+def train_sparse_variant(out_dir: Path) -> Path:
+    """config.yml without the e5 featurizer, NLU only, into `out_dir`."""
+    config = yaml.safe_load((PROJECT_ROOT / "config.yml").read_text(encoding="utf-8"))
+    config["pipeline"] = [c for c in config["pipeline"] if not c["name"].endswith("E5SentenceFeaturizer")]
+    config_path = out_dir / "config_sparse.yml"
+    config_path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    subprocess.run(
+        [sys.executable, "-m", "rasa", "train", "nlu", "--config", str(config_path), "--nlu", "data",
+         "--out", str(out_dir), "--fixed-model-name", "sparse"],
+        cwd=PROJECT_ROOT, check=True,
+    )
+    return out_dir / "sparse.tar.gz"
+
+
+def print_report(name: str, result: dict[str, Any]) -> None:
+    print(f"\n== {name}: {result['model']}")
+    print(f"   intent macro-F1  {result['intent_macro_f1']:.3f}   accuracy {result['intent_accuracy']:.3f}")
+    print(f"   entity F1        {result['entity_f1']:.3f}")
+    print(f"   {result['examples']} test messages, {result['errors']} misclassified, "
+          f"{result['ms_per_message']:.1f} ms/message")
+    weakest = sorted(result["per_label_f1"].items(), key=lambda kv: kv[1])[:6]
+    print("   weakest labels:  " + ", ".join(f"{k} {v:.2f}" for k, v in weakest))
+
+
+def main() -> int:
+    from bot.tools.train import model_path
+
+    parser = argparse.ArgumentParser(description="score the NLU on tests/nlu")
+    parser.add_argument("--model", type=Path, default=model_path(PROJECT_ROOT / "models"))
+    parser.add_argument("--test-set", type=Path, default=TEST_SET)
+    parser.add_argument("--compare-sparse", action="store_true", help="also score a model without e5 features")
+    parser.add_argument("--min-macro-f1", type=float, default=None)
+    args = parser.parse_args()
+    results = {"config.yml": evaluate(args.model, args.test_set)}
+    print_report("config.yml (sparse + e5)", results["config.yml"])
+    if args.compare_sparse:
+        with tempfile.TemporaryDirectory() as tmp:
+            results["sparse only"] = evaluate(train_sparse_variant(Path(tmp)), args.test_set)
+        print_report("sparse only (no e5)", results["sparse only"])
+        diff = results["config.yml"]["intent_macro_f1"] - results["sparse only"]["intent_macro_f1"]
+        print(f"\n   e5 featurizer adds {diff * 100:+.1f} points of intent macro-F1")
+    summary = {k: {m: v for m, v in r.items() if m != "per_label_f1"} for k, r in results.items()}
+    (PROJECT_ROOT / ".state" / "eval" / "latest.json").write_text(json.dumps(summary, indent=1), "utf-8")
+    if args.min_macro_f1 is not None and results["config.yml"]["intent_macro_f1"] < args.min_macro_f1:
+        print(f"\nFAIL: intent macro-F1 below {args.min_macro_f1}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

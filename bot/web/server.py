@@ -1,0 +1,127 @@
+"""Sanic app that serves the web chat page for the shop's Rasa bot.
+
+The page itself talks to Rasa directly over socket.io (Rasa's ``socketio``
+channel); this server only hands out the static files and tells the page where
+Rasa is (``/config.json``). Routes are grouped in blueprints so more can be
+added later (e.g. an agent console under ``/agent``) without touching the chat.
+
+Run::
+
+    python -m bot.web.server --port 8080 --host 0.0.0.0 --rasa-url http://localhost:5005
+
+Rasa must run with the socketio channel enabled in credentials.yml
+(``user_message_evt: user_uttered``, ``bot_message_evt: bot_uttered``,
+``session_persistence: true``) and with ``--cors "*"`` because the page is
+served from a different origin than Rasa.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+from pathlib import Path
+from typing import Optional
+from urllib.parse import urlsplit
+
+from sanic import Blueprint, Sanic, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+INDEX_FILE = STATIC_DIR / "index.html"
+DEFAULT_SOCKET_PATH = "/socket.io/"
+APP_NAME_PREFIX = "shop_webchat"
+
+# Sanic keeps a process-wide registry of app names; every app built here gets
+# its own name so tests (or a future agent console) can build several.
+_app_counter = itertools.count(1)
+
+# The page's only script is our own; message text is never parsed as HTML.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data: http: https:; connect-src 'self' http: https: ws: wss:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'"
+)
+
+
+def normalise_rasa_url(rasa_url: str) -> str:
+    """``http(s)://host[:port][/prefix]`` without a trailing slash; ValueError otherwise."""
+    url = (rasa_url or "").strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"rasa_url must be an http(s) URL such as http://localhost:5005, got {rasa_url!r}")
+    return url.rstrip("/")
+
+
+def _no_cache(resp: HTTPResponse) -> HTTPResponse:
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
+
+
+def webchat_blueprint(rasa_url: str, socket_path: str = DEFAULT_SOCKET_PATH) -> Blueprint:
+    """The shopper chat page: ``/``, ``/config.json`` and ``/static/*``."""
+    bp = Blueprint("webchat")
+    config = {"socketUrl": rasa_url, "socketPath": socket_path}
+
+    @bp.get("/")
+    async def index(_: Request) -> HTTPResponse:
+        resp = await response.file(INDEX_FILE, mime_type="text/html; charset=utf-8")
+        resp.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        return _no_cache(resp)
+
+    @bp.get("/config.json")
+    async def chat_config(_: Request) -> HTTPResponse:
+        return _no_cache(response.json(config, dumps=json.dumps, ensure_ascii=False))
+
+    bp.static("/static", str(STATIC_DIR), name="static")
+    return bp
+
+
+def health_blueprint() -> Blueprint:
+    bp = Blueprint("health")
+
+    @bp.get("/health")
+    async def health(_: Request) -> HTTPResponse:
+        return response.json({"status": "ok"})
+
+    return bp
+
+
+def create_app(rasa_url: str, *, socket_path: str = DEFAULT_SOCKET_PATH, name: Optional[str] = None) -> Sanic:
+    """Build the web app. `rasa_url` is where the browser reaches Rasa's socket.io endpoint."""
+    rasa_url = normalise_rasa_url(rasa_url)
+    if not socket_path.startswith("/"):
+        socket_path = "/" + socket_path
+    app = Sanic(name or f"{APP_NAME_PREFIX}_{os.getpid()}_{next(_app_counter)}")
+    app.config.ACCESS_LOG = False
+    app.ctx.rasa_url = rasa_url
+    app.blueprint(webchat_blueprint(rasa_url, socket_path))
+    app.blueprint(health_blueprint())
+
+    @app.on_response
+    async def security_headers(_: Request, resp: HTTPResponse) -> None:
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
+
+    return app
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bot.web.server", description="Serve the shop's web chat page.")
+    parser.add_argument("--host", default=os.environ.get("WEBCHAT_HOST", "0.0.0.0"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("WEBCHAT_PORT", "8080")))
+    parser.add_argument("--rasa-url", default=os.environ.get("WEBCHAT_RASA_URL", "http://localhost:5005"),
+                        help="Rasa server URL as the browser must see it (socket.io channel)")
+    parser.add_argument("--socket-path", default=DEFAULT_SOCKET_PATH, help="socket.io path on the Rasa server")
+    parser.add_argument("--debug", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        app = create_app(args.rasa_url, socket_path=args.socket_path)
+    except ValueError as exc:
+        parser.error(str(exc))
+    app.run(host=args.host, port=args.port, workers=1, debug=args.debug, access_log=args.debug, motd=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Rasa input/output channels: how shoppers' messages reach the assistant."""

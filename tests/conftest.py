@@ -1,0 +1,99 @@
+"""Shared fixtures. `stack` runs the real assistant (Redis, action server, Rasa, web page)
+on free ports with its own shop database, exactly as `make run` does."""
+from __future__ import annotations
+
+import json
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+import pytest
+
+from bot.config import PROJECT_ROOT, load_settings
+from bot.runner import Stack
+from bot.shop import ensure_database
+from bot.shop.models import Order, OrderStatus
+from bot.shop.sqlite_backend import SqliteShopBackend
+from bot.tools.train import model_path
+
+MODEL = model_path(PROJECT_ROOT / "models")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "stack: needs the running assistant (trained model, servers)")
+    config.addinivalue_line("markers", "browser: drives headless Chromium")
+    config.addinivalue_line("markers", "model: needs the trained model")
+
+
+@dataclass(frozen=True)
+class SampleOrder:
+    order_no: str
+    phone_last4: str
+    status_label: str
+
+
+@dataclass
+class RunningStack:
+    stack: Stack
+    backend: SqliteShopBackend
+    sample_order: SampleOrder
+
+    @property
+    def rasa_url(self) -> str:
+        return self.stack.rasa_url
+
+    @property
+    def rest_url(self) -> str:
+        return self.stack.rest_url
+
+    @property
+    def web_url(self) -> Optional[str]:
+        return self.stack.web_url
+
+    def post(self, body: bytes, content_type: str = "application/json") -> tuple[int, object]:
+        """Raw POST to the REST webhook: (status, decoded JSON or text)."""
+        request = urllib.request.Request(self.rest_url, data=body, headers={"Content-Type": content_type})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                status, raw = response.status, response.read()
+        except urllib.error.HTTPError as error:
+            status, raw = error.code, error.read()
+        try:
+            return status, json.loads(raw)
+        except ValueError:
+            return status, raw.decode(errors="replace")
+
+    def say(self, sender: str, text: str) -> list[dict]:
+        status, messages = self.post(json.dumps({"sender": sender, "message": text}).encode())
+        assert status == 200, messages
+        return messages  # type: ignore[return-value]
+
+    def chat(self, sender: str, text: str) -> str:
+        """The bot's answers to `text` as one string (buttons' titles included)."""
+        parts = []
+        for message in self.say(sender, text):
+            parts.append(message.get("text", ""))
+            parts += [button.get("title", "") for button in message.get("buttons", [])]
+        return "\n".join(parts)
+
+
+def new_sender() -> str:
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    if not MODEL.exists():
+        pytest.fail(f"no trained model at {MODEL}: run `make model` (make test does)")
+    state = tmp_path_factory.mktemp("state")
+    settings = load_settings()
+    stack = Stack.from_settings(settings, MODEL, free_ports=True, web=True)
+    stack.state_dir, stack.shop_db, stack.redis_url = state, state / "shop.db", None
+    ensure_database(stack.shop_db)
+    backend = SqliteShopBackend(stack.shop_db)
+    shipped: Order = backend.find_orders(OrderStatus.SHIPPED, limit=1)[0]
+    sample = SampleOrder(shipped.order_no, shipped.phone[-4:], shipped.status.label)
+    with stack:
+        yield RunningStack(stack, backend, sample)
