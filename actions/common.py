@@ -61,10 +61,6 @@ def mentioned_products(tracker: Tracker) -> list[Product]:
         product = backend().resolve_product(mention, brand=brand)
         if product and product.id not in {p.id for p in found}:
             found.append(product)
-    if not found and brand:
-        product = backend().resolve_product(brand, brand=brand)
-        if product:
-            found.append(product)
     if not found:
         text = latest_text(tracker)
         if text:

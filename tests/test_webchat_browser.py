@@ -26,6 +26,7 @@ import sys
 import textwrap
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
@@ -212,6 +213,7 @@ def phone(chromium: Browser) -> Iterator[Page]:
 # ------------------------------------------------- the whole project (stack)
 
 
+@pytest.mark.stack
 @pytest.mark.timeout(300)
 def test_product_and_order_status_then_reload_keeps_history(stack, phone: Page):
     order = stack.sample_order
@@ -250,6 +252,9 @@ def test_product_and_order_status_then_reload_keeps_history(stack, phone: Page):
 
         # Rasa holds the same conversation (only checkable when its HTTP API is enabled)
         tracker_url = f"{stack.rasa_url.rstrip('/')}/conversations/{session_id}/tracker"
+        token = getattr(getattr(stack, "stack", None), "api_token", None)
+        if token:
+            tracker_url += "?" + urllib.parse.urlencode({"token": token})
         try:
             with urllib.request.urlopen(tracker_url, timeout=5) as resp:
                 tracker = json.load(resp)
@@ -334,6 +339,8 @@ FAKE_RASA = textwrap.dedent(
         elif text == "慢":
             await asyncio.sleep(2)
             await say({"text": "久等了"})
+        elif text == "拒收":  # how the shop's channel answers a message it refuses
+            await sio.emit("error", {"message": "message refused"}, room=sid)
         elif text == "轮次":
             await say({"text": "本会话第 %d 轮" % turns[session_id]})
         else:
@@ -354,12 +361,14 @@ class FakeRasa:
         self.proc = _start([sys.executable, "-c", FAKE_RASA, str(self.port)], self.url + "/", "fake Rasa")
 
     def stop(self) -> None:
+        """Kill it outright, like a crashed server (open sockets just drop)."""
         if self.proc is not None:
-            _stop(self.proc)
+            self.proc.kill()
+            self.proc.wait(timeout=10)
             self.proc = None
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def fake_rasa() -> Iterator[FakeRasa]:
     server = FakeRasa()
     server.start()
@@ -369,12 +378,20 @@ def fake_rasa() -> Iterator[FakeRasa]:
         server.stop()
 
 
-@pytest.fixture
-def fake_page(fake_rasa: FakeRasa, phone: Page) -> Iterator[Page]:
+@pytest.fixture(scope="module")
+def fake_web_url(fake_rasa: FakeRasa) -> Iterator[str]:
     with web_server(fake_rasa.url) as url:
-        phone.goto(url)
-        wait_connected(phone)
-        yield phone
+        yield url
+
+
+@pytest.fixture
+def fake_page(fake_rasa: FakeRasa, fake_web_url: str, phone: Page) -> Page:
+    """A fresh phone page (empty localStorage) connected to the fake Rasa."""
+    if fake_rasa.proc is None or fake_rasa.proc.poll() is not None:
+        fake_rasa.start()  # a failed test may have left it stopped
+    phone.goto(fake_web_url)
+    wait_connected(phone)
+    return phone
 
 
 @pytest.mark.timeout(120)
@@ -448,6 +465,12 @@ def test_enter_empty_input_limit_and_typing_indicator(fake_page: Page):
     box.press("Enter")
     expect(page.locator("#typing")).to_be_visible()
     expect(page.locator("#messages .msg.bot").last).to_have_text("久等了", timeout=BOT_TIMEOUT_MS)
+    expect(page.locator("#typing")).to_be_hidden()
+
+    # a message the server refuses: a notice instead of an endless typing indicator
+    box.fill("拒收")
+    box.press("Enter")
+    expect(page.locator(".notice")).to_be_visible(timeout=BOT_TIMEOUT_MS)
     expect(page.locator("#typing")).to_be_hidden()
 
     box.press_sequentially("第一行")

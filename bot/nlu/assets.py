@@ -35,13 +35,20 @@ def _unique(values: Iterable[str]) -> list[str]:
     return list(seen)
 
 
+def _distinctive(model: str) -> bool:
+    """A model name that can stand alone as a mention ("Air Zoom", "小黑瓶"), unlike "14" or "5L"."""
+    compact = model.replace(" ", "")
+    has_cjk = any("\u4e00" <= ch <= "\u9fff" for ch in compact)
+    return has_cjk or (len(compact) >= 4 and not compact.isdigit() and any(ch.isalpha() for ch in compact))
+
+
 def vocabulary() -> dict[str, list[str]]:
     """Entity name -> surface forms shoppers use, from the catalog."""
     products = _unique(
         word
         for category in CATEGORIES
         for kind in category.types
-        for word in (kind.name, *kind.aliases, *kind.models)
+        for word in (kind.name, *kind.aliases, *filter(_distinctive, kind.models))
     )
     brands = _unique(brand for category in CATEGORIES for brand in category.brands)
     categories = _unique(word for category in CATEGORIES for word in (category.name, *category.aliases))

@@ -72,10 +72,12 @@ CATEGORIES: tuple[Category, ...] = (
         ("联想", "华为", "罗技", "得力"),
         (
             ProductType("笔记本电脑", ("小新Pro 14", "MateBook 14", "ThinkBook 16", "拯救者 Y9000P", "MateBook X Pro",
-                                     "ThinkPad X1 Carbon"), (3999, 8999),
+                                     "ThinkPad X1 Carbon", "YOGA Air 14", "MateBook D 16"), (3999, 8999),
                         ("银色", "灰色"), ("16G+512G", "16G+1T", "32G+1T"), 24, aliases=("笔记本", "电脑"),
-                        brands=("联想", "华为"),
-                        model_brands=(("MateBook 14", ("华为",)), ("MateBook X Pro", ("华为",)))),
+                        model_brands=(("小新Pro 14", ("联想",)), ("MateBook 14", ("华为",)), ("ThinkBook 16", ("联想",)),
+                                      ("拯救者 Y9000P", ("联想",)), ("MateBook X Pro", ("华为",)),
+                                      ("ThinkPad X1 Carbon", ("联想",)), ("YOGA Air 14", ("联想",)),
+                                      ("MateBook D 16", ("华为",)))),
             ProductType("无线鼠标", ("M330", "M720", "Pebble", "小新", "CD23", "MX Master 3S"), (59, 299), ("黑色", "白色", "粉色"),
                         warranty_months=12, aliases=("鼠标",), brands=("罗技",),
                         model_brands=(("小新", ("联想",)), ("CD23", ("华为",)))),
@@ -277,7 +279,7 @@ COLOUR_SYNONYMS: dict[str, str] = {
 # Matching is case-insensitive; keep aliases at least two characters long.
 BRAND_ALIASES: dict[str, tuple[str, ...]] = {
     "小米": ("xiaomi", "红米", "redmi"), "华为": ("huawei",), "荣耀": ("honor",), "OPPO": ("欧珀",),
-    "vivo": ("维沃",), "联想": ("lenovo", "thinkpad"), "罗技": ("logitech", "logi"), "得力": ("deli",),
+    "vivo": ("维沃",), "联想": ("lenovo",), "罗技": ("logitech", "logi"), "得力": ("deli",),
     "美的": ("midea",), "格力": ("gree",), "海尔": ("haier",), "戴森": ("dyson",), "九阳": ("joyoung",),
     "优衣库": ("uniqlo", "优衣"), "海澜之家": ("海澜", "hla"), "李宁": ("lining", "li-ning"),
     "波司登": ("bosideng",), "ONLY": ("欧莉",), "太平鸟": ("peacebird",), "耐克": ("nike", "耐吉"),
@@ -289,6 +291,14 @@ BRAND_ALIASES: dict[str, tuple[str, ...]] = {
     "迪卡侬": ("decathlon",), "探路者": ("toread",), "Keep": ("keep",), "苏泊尔": ("supor",),
     "双立人": ("zwilling",), "乐扣乐扣": ("乐扣", "locklock", "lock&lock"), "水星家纺": ("水星", "mercury"),
 }
+
+# Brands the shop does not sell. A mention of one ("苹果手机") resolves to no product rather than
+# to the nearest one we have; the bot can then say so and offer alternatives.
+OTHER_BRANDS: tuple[str, ...] = (
+    "苹果", "apple", "iphone", "ipad", "macbook", "airpods", "三星", "samsung", "索尼", "sony", "戴尔", "dell",
+    "惠普", "hp", "华硕", "asus", "新百伦", "new balance", "彪马", "puma", "特步", "匡威", "converse", "资生堂",
+    "sk-ii", "迪奥", "dior", "香奈儿", "chanel", "飞利浦", "philips", "松下", "panasonic", "美素佳儿", "爱他美",
+)
 
 
 @dataclass(frozen=True)

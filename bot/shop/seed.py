@@ -6,7 +6,8 @@ promotions and coupons are laid out relative to `reference_time` (default: now),
 freshly seeded shop always has orders delivered yesterday, last week and last month.
 
 Run:
-    python -m bot.shop.seed --db .state/shop.db          # refuses to overwrite
+    python -m bot.shop.seed --if-missing                 # SHOP_DB (default .state/shop.db), unless it exists
+    python -m bot.shop.seed --db .state/shop.db          # refuses to overwrite an existing file
     python -m bot.shop.seed --db .state/shop.db --force  # rebuilds from scratch
 """
 from __future__ import annotations
@@ -176,7 +177,7 @@ REGIONS = (
     ("", "重庆市", ("渝北区", "江北区", "九龙坡区")),
     ("广东省", "广州市", ("天河区", "海珠区", "番禺区", "白云区")),
     ("广东省", "深圳市", ("南山区", "福田区", "宝安区", "龙岗区")),
-    ("广东省", "东莞市", ("南城街道", "松山湖")),
+    ("广东省", "东莞市", ("南城街道", "东城街道", "松山湖街道")),
     ("浙江省", "杭州市", ("西湖区", "滨江区", "余杭区", "拱墅区")),
     ("浙江省", "宁波市", ("鄞州区", "海曙区")),
     ("江苏省", "南京市", ("鼓楼区", "玄武区", "江宁区")),
@@ -223,7 +224,8 @@ def _address(rng: random.Random) -> tuple[str, str]:
     province, city, districts = rng.choice(REGIONS)
     text = (
         f"{province}{city}{rng.choice(districts)}{rng.choice(STREETS)}{rng.randint(1, 999)}号"
-        f"{rng.choice(COMMUNITIES)}{rng.randint(1, 30)}栋{rng.randint(1, 4)}单元{rng.randint(1, 32)}{rng.randint(1, 4):02d}室"
+        f"{rng.choice(COMMUNITIES)}{rng.randint(1, 30)}栋{rng.randint(1, 4)}单元"
+        f"{rng.randint(1, 32)}{rng.randint(1, 4):02d}室"
     )
     return text, city
 
@@ -310,15 +312,17 @@ COURIER_SURNAMES = "王李张刘陈杨黄赵吴周"
 SIGNERS = ("本人", "本人", "家门口", "快递柜", "门卫代收", "前台代收", "家人代收")
 
 
+def _digits(rng: random.Random, n: int) -> str:
+    return f"{rng.randrange(10**n):0{n}d}"
+
+
+TRACKING_PREFIXES = {"顺丰速运": ("SF", 13), "中通快递": ("78", 13), "圆通速递": ("YT", 13), "京东物流": ("JDX", 12),
+                     "韵达快递": ("43", 13)}
+
+
 def _tracking_no(rng: random.Random, carrier: str) -> str:
-    digits = lambda n: "".join(rng.choice("0123456789") for _ in range(n))  # noqa: E731
-    return {
-        "顺丰速运": lambda: "SF" + digits(13),
-        "中通快递": lambda: "78" + digits(13),
-        "圆通速递": lambda: "YT" + digits(13),
-        "京东物流": lambda: "JDX" + digits(12),
-        "韵达快递": lambda: "43" + digits(13),
-    }[carrier]()
+    prefix, length = TRACKING_PREFIXES[carrier]
+    return prefix + _digits(rng, length)
 
 
 def _short(city: str) -> str:
@@ -329,7 +333,7 @@ def _route(rng: random.Random, carrier: str, origin: str, dest: str, address: st
            delivered_at: datetime) -> list[LogisticsEvent]:
     """Every logistics event from pick-up to signature; callers cut it at the reference time."""
     transit = delivered_at - shipped_at
-    district = re.search(r"市(.+?[区县]|.+?街道|松山湖)", address)
+    district = re.search(r"市(.+?(?:区|县|街道))", address)
     station = f"{_short(dest)}{district.group(1) if district else ''}营业部"
     courier = f"{rng.choice(COURIER_SURNAMES)}师傅"
     courier_phone = rng.choice(PHONE_PREFIXES) + f"{rng.randrange(10**8):08d}"
@@ -379,7 +383,7 @@ def _promotion_off(promotion: Promotion, carts: list[_Cart]) -> tuple[float, lis
 
 
 def _price(rng: random.Random, carts: list[_Cart], at: datetime, promotions: Sequence[Promotion],
-           coupons: Sequence[Coupon]) -> tuple[list[float], float, Optional[str]]:
+           coupons: Sequence[Coupon]) -> tuple[list[float], Optional[str]]:
     """Unit prices actually paid after the best running promotion and, sometimes, a coupon."""
     offs = [0.0] * len(carts)
     best = max(((_promotion_off(p, carts), p) for p in promotions if p.starts_at <= at <= p.ends_at),
@@ -402,7 +406,7 @@ def _price(rng: random.Random, carts: list[_Cart], at: datetime, promotions: Seq
             _allocate(carts, eligible, coupon.amount, offs)
             coupon_code = coupon.code
     units = [max(0.01, round(c.product.price - offs[i] / c.quantity, 2)) for i, c in enumerate(carts)]
-    return units, round(sum(off for off in offs), 2), coupon_code
+    return units, coupon_code
 
 
 @dataclass
@@ -425,8 +429,9 @@ def _minutes(rng: random.Random, low: float, high: float) -> timedelta:
 
 def _lifecycle(rng: random.Random, created: datetime, ref: datetime, customer: Customer) -> _Timeline:
     """Plays an order forward from `created` and stops at `ref`: what has happened so far."""
-    if rng.random() < 0.07:  # never paid
-        if rng.random() < 0.5:
+    roll = rng.random()
+    if roll < 0.08:  # never paid: the buyer cancels, or the system does after 24 hours
+        if rng.random() < 0.4:
             cancelled = created + _minutes(rng, 5, 6 * 60)
             reason = rng.choice(BUYER_CANCEL_REASONS)
         else:
@@ -434,7 +439,7 @@ def _lifecycle(rng: random.Random, created: datetime, ref: datetime, customer: C
         if cancelled <= ref:
             return _Timeline(OrderStatus.CANCELLED, cancelled_at=cancelled, cancel_reason=reason)
         return _Timeline(OrderStatus.PENDING_PAYMENT)
-    paid = created + _minutes(rng, 1, 40)
+    paid = created + (_minutes(rng, 1, 40) if roll < 0.88 else _minutes(rng, 40, 12 * 60))  # most pay at once
     if paid > ref:
         return _Timeline(OrderStatus.PENDING_PAYMENT)
     shipped = paid + _minutes(rng, 3 * 60, 48 * 60)
@@ -443,7 +448,8 @@ def _lifecycle(rng: random.Random, created: datetime, ref: datetime, customer: C
         refunded = requested + _minutes(rng, 30, 36 * 60)
         if requested <= ref:
             status = OrderStatus.REFUNDED if refunded <= ref else OrderStatus.REFUNDING
-            return _Timeline(status, paid_at=paid, cancelled_at=requested, cancel_reason=rng.choice(PAID_CANCEL_REASONS))
+            return _Timeline(status, paid_at=paid, cancelled_at=requested,
+                             cancel_reason=rng.choice(PAID_CANCEL_REASONS))
     if shipped > ref:
         return _Timeline(OrderStatus.PAID, paid_at=paid)
     carrier = rng.choice(CARRIERS)
@@ -477,17 +483,16 @@ def generate_orders(products: Sequence[Product], customers: Sequence[Customer], 
     """`count` orders created over the `ORDER_DAYS` days before `ref`, oldest first, each as far along as by `ref`."""
     popularity = [rng.lognormvariate(0, 1) for _ in products]
     numbers: set[str] = set()
-    drafts = []
-    for _ in range(count):
+    created_times = []
+    for _ in range(count):  # steady sales over the period, plus a busy last three days
         days = rng.uniform(0, 3) if rng.random() < 0.15 else rng.uniform(0, ORDER_DAYS)
-        created = (ref - timedelta(days=days)).replace(microsecond=0)
-        drafts.append(created)
-    drafts.sort()
+        created_times.append((ref - timedelta(days=days)).replace(microsecond=0))
+    created_times.sort()
     orders: list[Order] = []
-    for created in drafts:
-        order_no = "26" + "".join(rng.choice("0123456789") for _ in range(14))
+    for created in created_times:
+        order_no = "26" + _digits(rng, 14)
         while order_no in numbers:
-            order_no = "26" + "".join(rng.choice("0123456789") for _ in range(14))
+            order_no = "26" + _digits(rng, 14)
         numbers.add(order_no)
         customer = rng.choice(customers)
         picked: dict[int, Product] = {}
@@ -498,7 +503,7 @@ def generate_orders(products: Sequence[Product], customers: Sequence[Customer], 
             variant = rng.choice(product.variants)
             quantity = rng.choices((1, 2, 3), (60, 30, 10))[0] if product.price < 100 else 1
             carts.append(_Cart(product, variant, quantity))
-        units, _, coupon_code = _price(rng, carts, created, promotions, coupons)
+        units, coupon_code = _price(rng, carts, created, promotions, coupons)
         goods = round(sum(u * c.quantity for u, c in zip(units, carts)), 2)
         discount = round(sum(c.list_total for c in carts) - goods, 2)
         shipping = 0.0 if goods >= FREE_SHIPPING_THRESHOLD else SHIPPING_FEE
@@ -639,8 +644,9 @@ def seed_database(path: str | os.PathLike[str], reference_time: Optional[datetim
     """Creates the shop database at `path` from scratch and returns its table counts.
 
     An existing file is left alone (FileExistsError) unless `overwrite` is set, in which
-    case it is replaced whole. The file is built beside the target and moved into place
-    in one step, so a reader never sees a half-written shop.
+    case it is replaced whole (stop the bot first: open connections keep the old file).
+    The file is built beside the target and moved into place in one step, so a reader
+    never sees a half-written shop.
     """
     target = Path(path)
     if target.exists() and not overwrite:
@@ -656,8 +662,17 @@ def seed_database(path: str | os.PathLike[str], reference_time: Optional[datetim
         write_shop(conn, shop)
         counts = table_counts(conn)
         conn.execute("PRAGMA journal_mode = WAL")
-    finally:
+    except BaseException:
         conn.close()
+        partial.unlink(missing_ok=True)
+        raise
+    conn.close()
+    if not overwrite:
+        try:  # fails if another process created the file meanwhile: never clobber it
+            os.link(partial, target)
+        finally:
+            partial.unlink()
+        return counts
     for suffix in ("-wal", "-shm"):
         Path(f"{target}{suffix}").unlink(missing_ok=True)
     os.replace(partial, target)
@@ -666,15 +681,26 @@ def seed_database(path: str | os.PathLike[str], reference_time: Optional[datetim
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.shop.seed", description=__doc__.splitlines()[0])
-    parser.add_argument("--db", required=True, help="SQLite file to create")
-    parser.add_argument("--force", action="store_true", help="replace the file if it exists")
+    parser.add_argument("--db", help="SQLite file to create (default: SHOP_DB, see bot.config)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--force", action="store_true", help="replace the file if it exists")
+    mode.add_argument("--if-missing", action="store_true", help="do nothing, successfully, if the file exists")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--reference-time", type=datetime.fromisoformat, default=None,
                         help="'now' of the generated shop, ISO format (default: the current time)")
     args = parser.parse_args(argv)
+    if args.db is None:
+        from bot.config import load_settings
+
+        args.db = str(load_settings().shop_db)
+    if args.if_missing and Path(args.db).exists():
+        print(f"{args.db} exists, left as it is")
+        return 0
     try:
         counts = seed_database(args.db, args.reference_time, args.seed, overwrite=args.force)
     except FileExistsError as exc:
+        if args.if_missing:  # another process created it meanwhile
+            return 0
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"seeded {args.db}")
@@ -940,7 +966,7 @@ TYPE_SPECS: dict[str, SpecChoices] = {
     # 母婴用品
     "纸尿裤": {
         "规格": ("{model}",),
-        "片数": ("L码 52片", "M码 64片", "XL码 42片"),
+        "片数": ("{size}码 每包约50片", "{size}码 每包约40片"),
         "表层": ("柔软无纺布，弱酸亲肤",),
         "吸收层": ("高分子吸水树脂 + 绒毛浆",),
         "保质期": ("3年",),

@@ -42,9 +42,10 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys; sys.exit(
   rm -rf "$VENV"
   "$PY" -m venv "$VENV"
 fi
-"$VENV/bin/python" -m pip install --quiet --upgrade "pip<25" wheel
+"$VENV/bin/python" -m pip install --quiet --upgrade pip 2> >(grep -v "is ignored: it is neither" >&2)
 echo "==> installing $LOCK (a few minutes on a fresh machine)"
-"$VENV/bin/python" -m pip install --quiet --no-deps -r "$LOCK"
+# (grep drops pip's notes about this machine's optional local package folders)
+"$VENV/bin/python" -m pip install --quiet --no-deps -r "$LOCK" 2> >(grep -v "is ignored: it is neither" >&2)
 "$VENV/bin/python" -m pip check
 # The project root on sys.path, so `rasa`, `pytest` and `python -m bot...` find bot/, actions/, connectors/.
 site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')

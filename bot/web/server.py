@@ -95,6 +95,8 @@ def create_app(rasa_url: str, *, socket_path: str = DEFAULT_SOCKET_PATH, name: O
         socket_path = "/" + socket_path
     app = Sanic(name or f"{APP_NAME_PREFIX}_{os.getpid()}_{next(_app_counter)}")
     app.config.ACCESS_LOG = False
+    # Only static files and tiny JSON here: don't hold a stop for idle keep-alive browsers.
+    app.config.GRACEFUL_SHUTDOWN_TIMEOUT = 3.0
     app.ctx.rasa_url = rasa_url
     app.blueprint(webchat_blueprint(rasa_url, socket_path))
     app.blueprint(health_blueprint())

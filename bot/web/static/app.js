@@ -226,7 +226,7 @@
   }
 
   function renderAll() {
-    var nodes = els.messages.querySelectorAll(".msg-row:not(.typing-row), .quick-replies, .time-divider");
+    var nodes = els.messages.querySelectorAll(".msg-row:not(.typing-row), .quick-replies, .time-divider, .notice");
     for (var i = 0; i < nodes.length; i++) nodes[i].remove();
     var lastTs = 0;
     state.messages.forEach(function (msg, i) {
@@ -260,6 +260,16 @@
       b.addEventListener("click", function () { sendMessage(text, text); });
       els.suggestions.appendChild(b);
     });
+  }
+
+  // A one-off line from the page itself (not the bot, not kept in the history).
+  function showNotice(text) {
+    var div = document.createElement("div");
+    div.className = "notice";
+    div.dataset.testid = "notice";
+    div.textContent = text;
+    insertBeforeTyping(div);
+    scrollToBottom();
   }
 
   // ------------------------------------------------------- typing indicator
@@ -484,6 +494,12 @@
     });
 
     socket.on("bot_uttered", onBotUttered);
+
+    // The shop's socketio channel answers a message it refuses with an "error" event.
+    socket.on("error", function () {
+      hideTyping();
+      showNotice("消息未能送达，请稍后重试。");
+    });
 
     socket.on("disconnect", function (reason) {
       setReady(false);

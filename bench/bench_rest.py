@@ -1,0 +1,709 @@
+#!/usr/bin/env python
+"""REST latency and throughput of the shop assistant against Rasa's own starter bot.
+
+    python bench/bench_rest.py            # full run (~10-15 min with the starter's training)
+    python bench/bench_rest.py --quick    # smaller request counts
+    python bench/bench_rest.py --train    # also time a full `rasa train` of our model (slow)
+
+Both bots run the same way: `rasa run` with REST, --enable-api, an auth token,
+CORS, the project's Redis tracker store (bot.tracker_store.ShopRedisTrackerStore)
+on a fresh embedded Redis. Ours is started by bot.runner.Stack (Redis, action
+server, Rasa); the starter is `rasa init --no-prompt` in a temporary directory.
+Each bot gets a warm-up, then scripted conversations (bench/conversations.py) at
+concurrency 1 and 20, then one long conversation (latency at turn 5 vs turn 200),
+then the resident memory of each process tree. Prints a table and writes the
+figures to .state/bench/latest.json. Not a test: it always exits 0 when it ran.
+
+All traffic stays on 127.0.0.1; every phase is bounded in requests and seconds;
+every process started here is stopped on exit, error, Ctrl-C or SIGTERM.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(1, str(ROOT))  # the script's own directory (bench/) is already sys.path[0]
+
+# Before anything starts Rasa: no telemetry leaves the machine, quiet TensorFlow.
+os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import aiohttp  # noqa: E402
+import psutil  # noqa: E402
+import yaml  # noqa: E402
+
+import conversations as convs  # noqa: E402
+from bot.config import PROJECT_ROOT, load_settings  # noqa: E402
+from bot.redis_service import RedisServer, free_port, start_embedded  # noqa: E402
+from bot.runner import Stack, wait_http  # noqa: E402
+
+PY = sys.executable
+REQUEST_TIMEOUT = 60.0  # seconds for one REST turn before it counts as an error
+START_TIMEOUT = 240.0
+TRAIN_TIMEOUT = 3600.0
+
+
+@dataclass(frozen=True)
+class Budget:
+    warmup_turns: int
+    c1_turns: int
+    c20_turns: int
+    long_turns: int
+    long_repeats: int
+    phase_seconds: float  # each of warm-up, c=1, c=20 stops at its turn count or after this
+    long_seconds: float
+
+
+FULL = Budget(warmup_turns=80, c1_turns=200, c20_turns=600, long_turns=202, long_repeats=3, phase_seconds=240,
+              long_seconds=600)
+QUICK = Budget(warmup_turns=40, c1_turns=60, c20_turns=200, long_turns=202, long_repeats=1, phase_seconds=90,
+               long_seconds=180)
+HIGH_CONCURRENCY = 20
+WARMUP_CONCURRENCY = 4
+EARLY_TURN, LATE_TURN = 5, 200  # long-conversation probe: median of the 5 turns centred on each
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def _stop_group(process: subprocess.Popen, timeout: float = 15) -> None:
+    """SIGTERM the process group we started, SIGKILL it when it does not go."""
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait()
+
+
+def _uninterrupted(stop: Callable[[], None]) -> None:
+    """Run a clean-up with Ctrl-C and SIGTERM held off, so a second Ctrl-C cannot leave processes behind."""
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        stop()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _log_tail(log: Path, chars: int = 3000) -> str:
+    return log.read_text(errors="replace")[-chars:] if log.exists() else ""
+
+
+def timed_run(args: Sequence[str], cwd: Path, env: dict[str, str], log: Path, timeout: float = TRAIN_TIMEOUT) -> float:
+    """Run a command to completion in its own process group; seconds it took. Stopped on any interruption."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as handle:
+        started = time.monotonic()
+        process = subprocess.Popen(list(args), cwd=cwd, env=env, stdout=handle, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        try:
+            code = process.wait(timeout=timeout)
+        except BaseException:
+            _stop_group(process, timeout=10)
+            raise
+        seconds = time.monotonic() - started
+    if code != 0:
+        raise RuntimeError(f"{' '.join(args[:4])} ... exited with {code}; log {log}:\n{_log_tail(log)}")
+    return seconds
+
+
+def server_env(redis_url: str) -> dict[str, str]:
+    """The environment bot.runner.Stack gives its Rasa server, for the starter bot."""
+    settings = load_settings()
+    env = dict(os.environ)
+    env.update(
+        PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")])),
+        REDIS_URL=redis_url,
+        MAX_MESSAGE_CHARS=str(settings.max_message_chars),
+        SANIC_REQUEST_MAX_SIZE=str(settings.max_body_bytes),
+        TF_CPP_MIN_LOG_LEVEL="2",
+    )
+    return env
+
+
+def tree_rss(pid: Optional[int]) -> Optional[int]:
+    """Resident bytes of a process and all its descendants."""
+    if pid is None:
+        return None
+    try:
+        root = psutil.Process(pid)
+        procs = [root] + root.children(recursive=True)
+    except psutil.Error:
+        return None
+    total = 0
+    for proc in procs:
+        try:
+            total += proc.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+class OursBot:
+    """The project's assistant, started exactly as `make run` does (bot.runner.Stack), without the web page."""
+
+    name = "ours"
+
+    def __init__(self, model: Path, workdir: Path) -> None:
+        self.model = model
+        self.stack = Stack.from_settings(load_settings(), model, free_ports=True, web=False)
+        # Runtime files (endpoints, logs, Redis) in the bench's own directory, and always a fresh
+        # embedded Redis like the starter's: never a configured REDIS_URL with old conversations in it.
+        # The shop database stays the project's (settings.shop_db).
+        self.stack.state_dir = workdir
+        self.stack.redis_url = None
+
+    def start(self) -> None:
+        self.stack.start(timeout=START_TIMEOUT)
+
+    @property
+    def rest_url(self) -> str:
+        return self.stack.rest_url.replace("//localhost:", "//127.0.0.1:")
+
+    def pids(self) -> dict[str, Optional[int]]:
+        procs = self.stack.processes
+        redis = self.stack.redis
+        return {
+            "rasa_server": procs["rasa"].pid if "rasa" in procs else None,
+            "action_server": procs["actions"].pid if "actions" in procs else None,
+            "redis": redis.process.pid if redis and redis.process else None,
+        }
+
+    def dead(self) -> list[str]:
+        return [name for name, p in self.stack.processes.items() if p.poll() is not None]
+
+    def stop(self) -> None:
+        self.stack.stop()
+
+
+class StarterBot:
+    """Rasa's `rasa init` bot, served with our server settings and our Redis tracker store."""
+
+    name = "starter"
+
+    def __init__(self, project: Path, model: Path, workdir: Path) -> None:
+        self.project = project
+        self.model = model
+        self.workdir = workdir
+        self.port = free_port()
+        self.actions_port: Optional[int] = None
+        self.redis: Optional[RedisServer] = None
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    def _needs_actions(self) -> bool:
+        domain = yaml.safe_load((self.project / "domain.yml").read_text(encoding="utf-8")) or {}
+        return bool(domain.get("actions") or domain.get("forms"))
+
+    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen, Path]:
+        log = self.workdir / "logs" / f"starter-{name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as handle:
+            process = subprocess.Popen(args, cwd=self.project, env=env, stdout=handle, stderr=subprocess.STDOUT,
+                                       start_new_session=True)
+        self.processes[name] = process
+        return process, log
+
+    def start(self) -> None:
+        try:
+            # What Stack does with no REDIS_URL: bot.redis_service.start_embedded(<state>/redis).
+            self.redis = start_embedded(self.workdir / "redis")
+            ours = yaml.safe_load((PROJECT_ROOT / "endpoints.yml").read_text(encoding="utf-8"))
+            endpoints: dict[str, Any] = {"tracker_store": dict(ours["tracker_store"], url=self.redis.url)}
+            env = server_env(self.redis.url)
+            if self._needs_actions():
+                self.actions_port = free_port()
+                endpoints["action_endpoint"] = {"url": f"http://127.0.0.1:{self.actions_port}/webhook"}
+                actions, actions_log = self._spawn(
+                    "actions", [PY, "-m", "rasa_sdk", "--actions", "actions", "--port", str(self.actions_port)], env)
+                wait_http(f"http://127.0.0.1:{self.actions_port}/health", actions, START_TIMEOUT, actions_log)
+            endpoints_file = self.workdir / "starter-endpoints.yml"
+            endpoints_file.write_text(yaml.safe_dump(endpoints), encoding="utf-8")
+            credentials_file = self.workdir / "starter-credentials.yml"
+            credentials_file.write_text("rest:\n", encoding="utf-8")  # Rasa's stock REST channel
+            rasa, rasa_log = self._spawn("rasa", [
+                PY, "-m", "rasa", "run", "--model", str(self.model), "--port", str(self.port),
+                "--interface", "127.0.0.1",
+                "--credentials", str(credentials_file), "--endpoints", str(endpoints_file),
+                "--enable-api", "--auth-token", secrets.token_hex(16), "--cors", "*",
+            ], env)
+            wait_http(f"http://127.0.0.1:{self.port}/webhooks/rest/", rasa, START_TIMEOUT, rasa_log)
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/webhooks/rest/webhook"
+
+    def pids(self) -> dict[str, Optional[int]]:
+        return {
+            "rasa_server": self.processes["rasa"].pid if "rasa" in self.processes else None,
+            "action_server": self.processes["actions"].pid if "actions" in self.processes else None,
+            "redis": self.redis.process.pid if self.redis and self.redis.process else None,
+        }
+
+    def dead(self) -> list[str]:
+        return [name for name, p in self.processes.items() if p.poll() is not None]
+
+    def stop(self) -> None:
+        for process in reversed(list(self.processes.values())):
+            _stop_group(process)
+        self.processes.clear()
+        if self.redis:
+            self.redis.stop()
+            self.redis = None
+
+
+# --------------------------------------------------------------------------- load
+
+
+@dataclass
+class Phase:
+    name: str
+    concurrency: int
+    latencies: list[float] = field(default_factory=list)  # seconds, successful turns only
+    errors: dict[str, int] = field(default_factory=dict)
+    expected: int = 0  # turns that carry an expectation
+    hits: int = 0  # ... whose replies matched it
+    empty: int = 0  # successful turns with no bot reply at all
+    conversations: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        ms = sorted(x * 1000 for x in self.latencies)
+        return {
+            "concurrency": self.concurrency,
+            "turns": len(ms),
+            "errors": sum(self.errors.values()),
+            "error_kinds": self.errors,
+            "conversations": self.conversations,
+            "seconds": round(self.seconds, 2),
+            "throughput_tps": round(len(ms) / self.seconds, 2) if self.seconds > 0 else None,
+            "p50_ms": _pct(ms, 50),
+            "p90_ms": _pct(ms, 90),
+            "p99_ms": _pct(ms, 99),
+            "mean_ms": round(statistics.fmean(ms), 1) if ms else None,
+            "max_ms": round(ms[-1], 1) if ms else None,
+            "path_hits": self.hits,
+            "path_expected": self.expected,
+            "empty_replies": self.empty,
+        }
+
+
+def _pct(sorted_values: Sequence[float], pct: float) -> Optional[float]:
+    """Percentile with linear interpolation between closest ranks."""
+    if not sorted_values:
+        return None
+    k = (len(sorted_values) - 1) * pct / 100
+    lo = int(k)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return round(sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo), 1)
+
+
+async def send_turn(session: aiohttp.ClientSession, url: str, sender: str, turn: convs.Turn,
+                    phase: Phase) -> Optional[float]:
+    """POST one message; record latency, errors and whether the reply was on the scripted path."""
+    started = time.perf_counter()
+    try:
+        async with session.post(url, json={"sender": sender, "message": turn.text}) as response:
+            body = await response.read()
+            elapsed = time.perf_counter() - started
+            if response.status != 200:
+                kind = f"HTTP {response.status}"
+                phase.errors[kind] = phase.errors.get(kind, 0) + 1
+                return None
+        replies = json.loads(body)
+    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
+        kind = type(error).__name__
+        phase.errors[kind] = phase.errors.get(kind, 0) + 1
+        return None
+    phase.latencies.append(elapsed)
+    text = "\n".join(str(r.get("text") or "") for r in replies if isinstance(r, dict))
+    if not replies:
+        phase.empty += 1
+    if turn.expect:
+        phase.expected += 1
+        phase.hits += any(e in text for e in turn.expect)
+    return elapsed
+
+
+def _session(concurrency: int) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=concurrency + 2),
+        timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
+    )
+
+
+async def run_load(url: str, mix: Callable[[int], convs.Conversation], name: str, concurrency: int,
+                   max_turns: int, max_seconds: float, tag: str) -> Phase:
+    """`concurrency` conversations at a time, each sending its turns one after the other, until
+    `max_turns` turns were sent or `max_seconds` passed. Every conversation has its own sender id."""
+    phase = Phase(name, concurrency)
+    state = {"sent": 0, "next": 0}
+    deadline = time.monotonic() + max_seconds
+
+    def exhausted() -> bool:
+        return state["sent"] >= max_turns or time.monotonic() >= deadline
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        while not exhausted():
+            index = state["next"]
+            state["next"] += 1
+            phase.conversations += 1
+            sender = f"{tag}-{name}-{index:05d}"
+            for turn in mix(index).turns:
+                if exhausted():
+                    return
+                state["sent"] += 1
+                await send_turn(session, url, sender, turn, phase)
+
+    async with _session(concurrency) as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+        phase.seconds = time.perf_counter() - started
+    return phase
+
+
+def _window(runs: list[list[Optional[float]]], turn: int) -> tuple[Optional[float], Optional[int]]:
+    """Median latency (ms) over the 5 turns centred on `turn` (1-based) of every run; and the centre used
+    (shifted to fit when a run stopped early)."""
+    n = min((len(r) for r in runs), default=0)
+    if n == 0:
+        return None, None
+    centre = max(3, min(turn, n - 2)) if n >= 5 else (n + 1) // 2
+    chunk = [x for r in runs for x in r[max(0, centre - 3):centre + 2] if x is not None]
+    return (round(statistics.median(chunk) * 1000, 1) if chunk else None), centre
+
+
+async def long_conversation(url: str, mix: Callable[[int], convs.Conversation], turns: int, repeats: int,
+                            max_seconds: float, tag: str) -> dict[str, Any]:
+    """`repeats` conversations of `turns` turns, one after the other; latency around turn 5 against
+    around turn 200 (median over the 5 turns centred there, pooled over the repeats)."""
+    phase = Phase("long", 1)
+    runs: list[list[Optional[float]]] = []
+    deadline = time.monotonic() + max_seconds
+    script = convs.long_turns(mix, turns)
+    async with _session(1) as session:
+        for repeat in range(repeats):
+            if time.monotonic() >= deadline:
+                break
+            latencies: list[Optional[float]] = []
+            runs.append(latencies)
+            sender = f"{tag}-long-{repeat}"
+            for turn in script:
+                if time.monotonic() >= deadline:
+                    break
+                latencies.append(await send_turn(session, url, sender, turn, phase))
+    early, early_at = _window(runs, EARLY_TURN)
+    late, late_at = _window(runs, LATE_TURN)
+    return {
+        "conversations": len(runs),
+        "turns": [len(r) for r in runs],
+        "errors": sum(phase.errors.values()),
+        f"turn{EARLY_TURN}_ms": early,
+        f"turn{LATE_TURN}_ms": late,
+        "late_turn_measured": late_at,
+        "ratio": round(late / early, 2) if early and late else None,
+        "path_hits": phase.hits,
+        "path_expected": phase.expected,
+        "latencies_ms": [[round(x * 1000, 1) if x is not None else None for x in r] for r in runs],
+    }
+
+
+# --------------------------------------------------------------------------- one bot
+
+
+def measure(bot: OursBot | StarterBot, mix: Callable[[int], convs.Conversation], budget: Budget,
+            run_id: str) -> dict[str, Any]:
+    tag = f"bench-{run_id}-{bot.name}"
+    url = bot.rest_url
+    result: dict[str, Any] = {"rest_url": url, "phases": {}}
+    rss_idle = {k: tree_rss(pid) for k, pid in bot.pids().items()}
+
+    def check_alive() -> None:
+        dead = bot.dead()
+        if dead:
+            raise RuntimeError(f"{bot.name}: {', '.join(dead)} stopped during the benchmark; see the logs")
+
+    plan = [
+        ("warmup", WARMUP_CONCURRENCY, budget.warmup_turns),
+        ("c1", 1, budget.c1_turns),
+        (f"c{HIGH_CONCURRENCY}", HIGH_CONCURRENCY, budget.c20_turns),
+    ]
+    for name, concurrency, turns in plan:
+        print(f"    {bot.name}: {name} ({turns} turns max, concurrency {concurrency})", flush=True)
+        phase = asyncio.run(run_load(url, mix, name, concurrency, turns, budget.phase_seconds, tag))
+        result["phases"][name] = phase.summary()
+        _print_phase(bot.name, result["phases"][name])
+        check_alive()
+    print(f"    {bot.name}: long conversation ({budget.long_repeats} x {budget.long_turns} turns)", flush=True)
+    result["long"] = asyncio.run(
+        long_conversation(url, mix, budget.long_turns, budget.long_repeats, budget.long_seconds, tag))
+    long = result["long"]
+    print(f"      turn {EARLY_TURN}: {long[f'turn{EARLY_TURN}_ms']} ms, turn {long['late_turn_measured']}: "
+          f"{long[f'turn{LATE_TURN}_ms']} ms, ratio {long['ratio']}", flush=True)
+    check_alive()
+    rss = {k: tree_rss(pid) for k, pid in bot.pids().items()}
+    result["rss_mb"] = _mb_dict(rss)
+    result["rss_idle_mb"] = _mb_dict(rss_idle)
+    return result
+
+
+def _mb_dict(values: dict[str, Optional[int]]) -> dict[str, Optional[float]]:
+    out = {k: (round(v / 2**20, 1) if v is not None else None) for k, v in values.items()}
+    present = [v for v in values.values() if v is not None]
+    out["total"] = round(sum(present) / 2**20, 1) if present else None
+    return out
+
+
+def _print_phase(bot: str, s: dict[str, Any]) -> None:
+    print(f"      {s['turns']} turns in {s['seconds']} s: {s['throughput_tps']} turns/s, p50 {s['p50_ms']} ms, "
+          f"p99 {s['p99_ms']} ms, errors {s['errors']}, path hits {s['path_hits']}/{s['path_expected']}",
+          flush=True)
+
+
+def bench_starter(workdir: Path, budget: Budget, run_id: str) -> dict[str, Any]:
+    project = workdir / "starter"
+    project.mkdir(parents=True)
+    env = dict(os.environ, RASA_CACHE_DIRECTORY=str(workdir / "cache-starter"))
+    print("==> starter: rasa init --no-prompt (creates the project and trains it once)", flush=True)
+    init_seconds = timed_run([PY, "-m", "rasa", "init", "--no-prompt", "--init-dir", str(project)], workdir, env,
+                             workdir / "logs" / "starter-init.log")
+    print(f"    rasa init took {init_seconds:.1f} s; now timing `rasa train --force`", flush=True)
+    train_seconds = timed_run(
+        [PY, "-m", "rasa", "train", "--fixed-model-name", "starter", "--out", "models", "--force"], project, env,
+        workdir / "logs" / "starter-train.log")
+    model = project / "models" / "starter.tar.gz"
+    print(f"    trained {model.name} in {train_seconds:.1f} s", flush=True)
+    bot = StarterBot(project, model, workdir)
+    print("==> starter: starting Redis + Rasa server", flush=True)
+    bot.start()
+    try:
+        result = measure(bot, convs.starter_mix(), budget, run_id)
+    finally:
+        _uninterrupted(bot.stop)
+    result.update(model=str(model), training_seconds=round(train_seconds, 1), init_seconds=round(init_seconds, 1),
+                  mean_turns_per_conversation=round(convs.mean_turns(convs.starter_mix()), 2))
+    return result
+
+
+def bench_ours(model: Path, workdir: Path, budget: Budget, run_id: str, train: bool) -> dict[str, Any]:
+    train_seconds = None
+    if train:
+        out = workdir / "train-ours"
+        env = dict(os.environ, RASA_CACHE_DIRECTORY=str(workdir / "cache-ours"),
+                   PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])))
+        print(f"==> ours: timing `rasa train --force` into {out} (slow)", flush=True)
+        train_seconds = timed_run([PY, "-m", "rasa", "train", "--fixed-model-name", "shop", "--out", str(out),
+                                   "--force"], PROJECT_ROOT, env, workdir / "logs" / "ours-train.log")
+        print(f"    trained in {train_seconds:.1f} s", flush=True)
+    bot = OursBot(model, workdir / "ours")
+    print("==> ours: starting Redis + action server + Rasa server (bot.runner.Stack)", flush=True)
+    bot.start()
+    try:
+        orders = convs.load_orders(bot.stack.shop_db)
+        print(f"    {len(orders)} seeded orders for the order checks", flush=True)
+        mix = convs.shop_mix(orders)
+        result = measure(bot, mix, budget, run_id)
+    finally:
+        _uninterrupted(bot.stop)
+    result.update(model=str(model), training_seconds=round(train_seconds, 1) if train_seconds else None,
+                  mean_turns_per_conversation=round(convs.mean_turns(mix), 2))
+    return result
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _get(result: Optional[dict[str, Any]], *path: str) -> Any:
+    value: Any = result
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def build_rows(ours: Optional[dict[str, Any]], starter: Optional[dict[str, Any]]) -> list[dict[str, Any]]:
+    """(metric, ours, starter, ratio, target) rows; target is 'higher' / 'lower' / None."""
+    hc = f"c{HIGH_CONCURRENCY}"
+    spec = [
+        ("training time (s)", ("training_seconds",), None),
+        ("c=1  throughput (turns/s)", ("phases", "c1", "throughput_tps"), "higher"),
+        ("c=1  p50 latency (ms)", ("phases", "c1", "p50_ms"), "lower"),
+        ("c=1  p99 latency (ms)", ("phases", "c1", "p99_ms"), None),
+        (f"c={HIGH_CONCURRENCY} throughput (turns/s)", ("phases", hc, "throughput_tps"), "higher"),
+        (f"c={HIGH_CONCURRENCY} p50 latency (ms)", ("phases", hc, "p50_ms"), "lower"),
+        (f"c={HIGH_CONCURRENCY} p99 latency (ms)", ("phases", hc, "p99_ms"), None),
+        (f"long conv: turn {EARLY_TURN} (ms)", ("long", f"turn{EARLY_TURN}_ms"), None),
+        (f"long conv: turn {LATE_TURN} (ms)", ("long", f"turn{LATE_TURN}_ms"), None),
+        (f"long conv: turn {LATE_TURN}/{EARLY_TURN}", ("long", "ratio"), None),
+        ("RSS rasa server (MB)", ("rss_mb", "rasa_server"), None),
+        ("RSS action server (MB)", ("rss_mb", "action_server"), None),
+        ("RSS redis (MB)", ("rss_mb", "redis"), None),
+        ("RSS total (MB)", ("rss_mb", "total"), None),
+    ]
+    rows = []
+    for label, path, target in spec:
+        a, b = _get(ours, *path), _get(starter, *path)
+        ratio = round(a / b, 2) if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b else None
+        holds = None
+        if target and isinstance(a, (int, float)) and isinstance(b, (int, float)):
+            holds = a >= b if target == "higher" else a <= b
+        rows.append({"metric": label, "ours": a, "starter": b, "ratio": ratio, "target": target, "holds": holds})
+    for label, key in (("errors (all phases)", "errors"), ("scripted path hits", "hits")):
+        a, b = _phase_totals(ours, key), _phase_totals(starter, key)
+        rows.append({"metric": label, "ours": a, "starter": b, "ratio": None, "target": None, "holds": None})
+    return rows
+
+
+def _phase_totals(result: Optional[dict[str, Any]], key: str) -> Optional[str | int]:
+    if not result:
+        return None
+    phases = list(result.get("phases", {}).values()) + [result.get("long", {})]
+    if key == "errors":
+        return sum(p.get("errors", 0) for p in phases)
+    hits = sum(p.get("path_hits", 0) for p in phases)
+    expected = sum(p.get("path_expected", 0) for p in phases)
+    return f"{hits}/{expected}" if expected else "-"
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.2f}"
+    return str(value)
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    header = ("metric", "ours", "starter", "ours/starter", "target")
+    lines = []
+    for row in rows:
+        target = ""
+        if row["target"]:
+            sign = ">=" if row["target"] == "higher" else "<="
+            verdict = "-" if row["holds"] is None else ("yes" if row["holds"] else "NO")
+            target = f"{sign} starter: {verdict}"
+        lines.append((row["metric"], _fmt(row["ours"]), _fmt(row["starter"]), _fmt(row["ratio"]), target))
+    widths = [max(len(str(r[i])) for r in [header, *lines]) for i in range(5)]
+    rule = "-+-".join("-" * w for w in widths)
+    print()
+    print(" | ".join(h.ljust(w) if i == 0 else h.rjust(w) if i < 4 else h.ljust(w)
+                     for i, (h, w) in enumerate(zip(header, widths))))
+    print(rule)
+    for line in lines:
+        print(" | ".join(c.ljust(w) if i in (0, 4) else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths))))
+    verdicts = [r["holds"] for r in rows if r["target"]]
+    if verdicts and all(v is not None for v in verdicts):
+        print(f"\ntarget (throughput >= starter and p50 <= starter at c=1 and c={HIGH_CONCURRENCY}): "
+              f"{'HOLDS' if all(verdicts) else 'DOES NOT HOLD'}")
+
+
+# --------------------------------------------------------------------------- main
+
+
+def _raise_interrupt(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from bot.tools.train import model_path
+
+    settings = load_settings()
+    parser = argparse.ArgumentParser(description="REST latency/throughput of the shop bot vs Rasa's starter bot")
+    parser.add_argument("--quick", action="store_true", help="fewer requests (~5 min instead of ~15)")
+    parser.add_argument("--train", action="store_true", help="also time a full `rasa train` of our model (slow)")
+    parser.add_argument("--model", type=Path, default=model_path(settings.models_dir), help="our model (%(default)s)")
+    parser.add_argument("--only", choices=("ours", "starter"), help="benchmark one bot only (no ratios)")
+    parser.add_argument("--output", type=Path, default=settings.state_dir / "bench" / "latest.json")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, starter project)")
+    args = parser.parse_args(argv)
+
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    budget = QUICK if args.quick else FULL
+    run_id = datetime.now().strftime("%H%M%S") + "-" + secrets.token_hex(3)
+    workdir = Path(tempfile.mkdtemp(prefix="shop-bench-"))
+    load_before = os.getloadavg()
+    meta = {
+        "run_id": run_id, "started_at": datetime.now().isoformat(timespec="seconds"), "quick": args.quick,
+        "budget": budget.__dict__, "python": platform.python_version(), "cpus": os.cpu_count(),
+        "loadavg_at_start": [round(x, 2) for x in load_before], "platform": platform.platform(),
+    }
+    try:
+        import rasa
+
+        meta["rasa"] = rasa.__version__
+    except ImportError:
+        pass
+    print(f"==> REST benchmark ({'quick' if args.quick else 'full'}), work directory {workdir}")
+    print(f"    {os.cpu_count()} CPUs, load average {load_before[0]:.2f} "
+          "(other work on the machine, e.g. a training, skews the figures)", flush=True)
+    ours = starter = None
+    notes: list[str] = []
+    ok = False
+    started = time.monotonic()
+    try:
+        if args.only != "ours":
+            starter = bench_starter(workdir, budget, run_id)
+        if args.only != "starter":
+            if args.model.exists():
+                ours = bench_ours(args.model, workdir, budget, run_id, args.train)
+                if not args.train:
+                    notes.append("our training time was not measured: pass --train to time a full `rasa train`")
+            else:
+                notes.append(f"no model at {args.model}: run `make model` (python -m bot.tools.train) first")
+                print(f"!! {notes[-1]}; reporting the starter bot only", flush=True)
+        ok = True
+    except KeyboardInterrupt:
+        print("\n!! interrupted; stopping everything", file=sys.stderr, flush=True)
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if ok and not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            print(f"    logs kept in {workdir / 'logs'}", file=sys.stderr, flush=True)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    rows = build_rows(ours, starter)
+    print_table(rows)
+    for note in notes:
+        print(f"note: {note}")
+    meta["seconds"] = round(time.monotonic() - started, 1)
+    meta["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    report = {"meta": meta, "ours": ours, "starter": starter, "table": rows, "notes": notes}
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+    print(f"\nfigures written to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
