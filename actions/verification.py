@@ -9,7 +9,7 @@ go on sets `flow_blocked`; the form then has no slots left and ends.
 from __future__ import annotations
 
 import re
-from abc import ABC
+from abc import ABC, abstractmethod
 from typing import Any, Optional
 
 from rasa_sdk import Tracker
@@ -62,6 +62,10 @@ def parse_last4(value: Any) -> Optional[str]:
 
 class OrderFormValidation(FormValidationAction, ABC):
     """Validates order_id and phone_last4, then hands the verified order to `on_verified`."""
+
+    @abstractmethod
+    def name(self) -> str:
+        """validate_<form name>; abstract so rasa_sdk does not register this base class."""
 
     async def required_slots(
         self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]

@@ -10,9 +10,10 @@ CORS, the project's Redis tracker store (bot.tracker_store.ShopRedisTrackerStore
 on a fresh embedded Redis. Ours is started by bot.runner.Stack (Redis, action
 server, Rasa); the starter is `rasa init --no-prompt` in a temporary directory.
 Each bot gets a warm-up, then scripted conversations (bench/conversations.py) at
-concurrency 1 and 20, then one long conversation (latency at turn 5 vs turn 200),
+concurrency 1 and 20, then long conversations (latency at turn 5 vs turn 200),
 then the resident memory of each process tree. Prints a table and writes the
-figures to .state/bench/latest.json. Not a test: it always exits 0 when it ran.
+figures to .state/bench/latest.json. Not a test: it exits 0 whenever the bots ran
+(1 when one could not be trained, started or kept running; 130 on Ctrl-C).
 
 All traffic stays on 127.0.0.1; every phase is bounded in requests and seconds;
 every process started here is stopped on exit, error, Ctrl-C or SIGTERM.
@@ -37,9 +38,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(1, str(ROOT))  # the script's own directory (bench/) is already sys.path[0]
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+for _path in (str(ROOT), str(HERE)):  # `bot` from the project, `conversations` from bench/
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
 # Before anything starts Rasa: no telemetry leaves the machine, quiet TensorFlow.
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
@@ -637,7 +640,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     settings = load_settings()
     parser = argparse.ArgumentParser(description="REST latency/throughput of the shop bot vs Rasa's starter bot")
-    parser.add_argument("--quick", action="store_true", help="fewer requests (~5 min instead of ~15)")
+    parser.add_argument("--quick", action="store_true", help="fewer requests and one long conversation")
     parser.add_argument("--train", action="store_true", help="also time a full `rasa train` of our model (slow)")
     parser.add_argument("--model", type=Path, default=model_path(settings.models_dir), help="our model (%(default)s)")
     parser.add_argument("--only", choices=("ours", "starter"), help="benchmark one bot only (no ratios)")
@@ -666,31 +669,42 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           "(other work on the machine, e.g. a training, skews the figures)", flush=True)
     ours = starter = None
     notes: list[str] = []
-    ok = False
+    failed: list[str] = []
+
+    def attempt(name: str, run: Callable[[], dict[str, Any]]) -> Optional[dict[str, Any]]:
+        try:
+            return run()
+        except (RuntimeError, OSError, ValueError, subprocess.SubprocessError) as error:
+            failed.append(name)
+            notes.append(f"{name} bot failed: {str(error).splitlines()[0]}")
+            print(f"!! {name} bot failed: {error}", file=sys.stderr, flush=True)
+            return None
+
     started = time.monotonic()
+    original_sigint = signal.getsignal(signal.SIGINT)
     try:
         if args.only != "ours":
-            starter = bench_starter(workdir, budget, run_id)
+            starter = attempt("starter", lambda: bench_starter(workdir, budget, run_id))
         if args.only != "starter":
             if args.model.exists():
-                ours = bench_ours(args.model, workdir, budget, run_id, args.train)
-                if not args.train:
+                ours = attempt("ours", lambda: bench_ours(args.model, workdir, budget, run_id, args.train))
+                if ours and not args.train:
                     notes.append("our training time was not measured: pass --train to time a full `rasa train`")
             else:
                 notes.append(f"no model at {args.model}: run `make model` (python -m bot.tools.train) first")
                 print(f"!! {notes[-1]}; reporting the starter bot only", flush=True)
-        ok = True
     except KeyboardInterrupt:
-        print("\n!! interrupted; stopping everything", file=sys.stderr, flush=True)
+        print("\n!! interrupted; stopped everything", file=sys.stderr, flush=True)
+        failed.append("interrupted")
         return 130
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        if ok and not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
+        if failed or args.keep:
+            print(f"    work directory with logs kept: {workdir}", file=sys.stderr, flush=True)
         else:
-            print(f"    logs kept in {workdir / 'logs'}", file=sys.stderr, flush=True)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+            shutil.rmtree(workdir, ignore_errors=True)
+        signal.signal(signal.SIGINT, original_sigint)
 
     rows = build_rows(ours, starter)
     print_table(rows)
@@ -702,7 +716,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
     print(f"\nfigures written to {args.output}")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -250,19 +250,13 @@ def test_product_and_order_status_then_reload_keeps_history(stack, phone: Page):
         wait_connected(page)
         expect(page.locator("#send")).to_be_disabled()  # empty input
 
-        # Rasa holds the same conversation (only checkable when its HTTP API is enabled)
-        tracker_url = f"{stack.rasa_url.rstrip('/')}/conversations/{session_id}/tracker"
-        token = getattr(getattr(stack, "stack", None), "api_token", None)
-        if token:
-            tracker_url += "?" + urllib.parse.urlencode({"token": token})
-        try:
-            with urllib.request.urlopen(tracker_url, timeout=5) as resp:
-                tracker = json.load(resp)
-        except (OSError, urllib.error.URLError, ValueError):
-            tracker = None
-        if tracker is not None:
-            said = [e.get("text") for e in tracker.get("events", []) if e.get("event") == "user"]
-            assert "查一下我的订单" in said and order.order_no in said
+        # Rasa holds the same conversation under the page's session id
+        query = urllib.parse.urlencode({"token": stack.stack.api_token})
+        tracker_url = f"{stack.rasa_url.rstrip('/')}/conversations/{session_id}/tracker?{query}"
+        with urllib.request.urlopen(tracker_url, timeout=10) as resp:
+            tracker = json.load(resp)
+        said = [e.get("text") for e in tracker.get("events", []) if e.get("event") == "user"]
+        assert "查一下我的订单" in said and order.order_no in said
 
 
 # ----------------------------------------------------- Rasa is not reachable
