@@ -294,6 +294,8 @@ class Phase:
     expected: int = 0  # turns that carry an expectation
     hits: int = 0  # ... whose replies matched it
     empty: int = 0  # successful turns with no bot reply at all
+    misses: dict[str, dict[str, Any]] = field(default_factory=dict)  # "script#turn" -> count and an example
+    by_turn: dict[str, list[float]] = field(default_factory=dict)  # "script#turn" -> latencies (s)
     conversations: int = 0
     seconds: float = 0.0
 
@@ -315,7 +317,15 @@ class Phase:
             "path_hits": self.hits,
             "path_expected": self.expected,
             "empty_replies": self.empty,
+            "path_misses": self.misses,
+            "slowest_turns_p50_ms": self.slowest(),
         }
+
+    def slowest(self, count: int = 6) -> dict[str, float]:
+        """The scripted turns with the highest median latency: where the time goes."""
+        medians = {k: statistics.median(v) * 1000 for k, v in self.by_turn.items() if v}
+        top = sorted(medians.items(), key=lambda kv: kv[1], reverse=True)[:count]
+        return {k: round(v, 1) for k, v in top}
 
 
 def _pct(sorted_values: Sequence[float], pct: float) -> Optional[float]:
@@ -329,7 +339,7 @@ def _pct(sorted_values: Sequence[float], pct: float) -> Optional[float]:
 
 
 async def send_turn(session: aiohttp.ClientSession, url: str, sender: str, turn: convs.Turn,
-                    phase: Phase) -> Optional[float]:
+                    phase: Phase, where: str = "") -> Optional[float]:
     """POST one message; record latency, errors and whether the reply was on the scripted path."""
     started = time.perf_counter()
     try:
@@ -346,12 +356,19 @@ async def send_turn(session: aiohttp.ClientSession, url: str, sender: str, turn:
         phase.errors[kind] = phase.errors.get(kind, 0) + 1
         return None
     phase.latencies.append(elapsed)
+    if where and not where.startswith("long#"):
+        phase.by_turn.setdefault(where, []).append(elapsed)
     text = "\n".join(str(r.get("text") or "") for r in replies if isinstance(r, dict))
     if not replies:
         phase.empty += 1
     if turn.expect:
         phase.expected += 1
-        phase.hits += any(e in text for e in turn.expect)
+        if any(e in text for e in turn.expect):
+            phase.hits += 1
+        else:
+            miss = phase.misses.setdefault(where, {"count": 0, "message": turn.text, "expected": list(turn.expect),
+                                                   "reply": text[:300]})
+            miss["count"] += 1
     return elapsed
 
 
@@ -379,11 +396,12 @@ async def run_load(url: str, mix: Callable[[int], convs.Conversation], name: str
             state["next"] += 1
             phase.conversations += 1
             sender = f"{tag}-{name}-{index:05d}"
-            for turn in mix(index).turns:
+            conversation = mix(index)
+            for number, turn in enumerate(conversation.turns, start=1):
                 if exhausted():
                     return
                 state["sent"] += 1
-                await send_turn(session, url, sender, turn, phase)
+                await send_turn(session, url, sender, turn, phase, f"{conversation.name}#{number}")
 
     async with _session(concurrency) as session:
         started = time.perf_counter()
@@ -418,10 +436,10 @@ async def long_conversation(url: str, mix: Callable[[int], convs.Conversation], 
             latencies: list[Optional[float]] = []
             runs.append(latencies)
             sender = f"{tag}-long-{repeat}"
-            for turn in script:
+            for number, turn in enumerate(script, start=1):
                 if time.monotonic() >= deadline:
                     break
-                latencies.append(await send_turn(session, url, sender, turn, phase))
+                latencies.append(await send_turn(session, url, sender, turn, phase, f"long#{number}"))
     early, early_at = _window(runs, EARLY_TURN)
     late, late_at = _window(runs, LATE_TURN)
     return {
@@ -434,6 +452,7 @@ async def long_conversation(url: str, mix: Callable[[int], convs.Conversation], 
         "ratio": round(late / early, 2) if early and late else None,
         "path_hits": phase.hits,
         "path_expected": phase.expected,
+        "path_misses": phase.misses,
         "latencies_ms": [[round(x * 1000, 1) if x is not None else None for x in r] for r in runs],
     }
 
