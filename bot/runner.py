@@ -107,10 +107,9 @@ class Stack:
             SHOP_DB=str(self.shop_db),
             REDIS_URL=self.redis.url if self.redis else "",
             MAX_MESSAGE_CHARS=str(self.max_message_chars),
-            # Sanic refuses bodies above this with 413 before Rasa parses them.
-            SANIC_REQUEST_MAX_SIZE=str(self.max_body_bytes),
             TF_CPP_MIN_LOG_LEVEL="2",
         )
+        env.pop("SANIC_REQUEST_MAX_SIZE", None)
         return env
 
     def _endpoints_file(self) -> Path:
@@ -120,12 +119,12 @@ class Stack:
         path.write_text(yaml.safe_dump(endpoints, allow_unicode=True), encoding="utf-8")
         return path
 
-    def _spawn(self, name: str, args: list[str]) -> tuple[subprocess.Popen, Path]:
+    def _spawn(self, name: str, args: list[str], env: Optional[dict[str, str]] = None) -> tuple[subprocess.Popen, Path]:
         log = self.state_dir / "logs" / f"{name}.{getattr(self, name + '_port', None) or 'x'}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         handle = open(log, "ab")
         process = subprocess.Popen(
-            args, cwd=PROJECT_ROOT, env=self._env(), stdout=handle, stderr=subprocess.STDOUT,
+            args, cwd=PROJECT_ROOT, env={**self._env(), **(env or {})}, stdout=handle, stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: stop() ends it and its children
         )
         self.processes[name] = process
@@ -150,7 +149,9 @@ class Stack:
                 py, "-m", "rasa", "run", "--model", str(self.model), "--port", str(self.rasa_port),
                 "--credentials", str(PROJECT_ROOT / "credentials.yml"), "--endpoints", str(self._endpoints_file()),
                 "--enable-api", "--auth-token", self.api_token, "--cors", "*",
-            ])
+            # Shoppers' requests above this get 413 before Rasa parses them. Only for
+            # the Rasa server: the action server receives whole trackers, which grow.
+            ], env={"SANIC_REQUEST_MAX_SIZE": str(self.max_body_bytes)})
             if self.web_port:
                 web, web_log = self._spawn("web", [
                     py, "-m", "bot.web.server", "--port", str(self.web_port), "--rasa-url", self.rasa_url])

@@ -70,6 +70,14 @@ def test_order_status_needs_the_right_phone(stack: RunningStack) -> None:
     assert order.status.label in answer and order.items[0].product_name in answer
 
 
+def test_order_lookup_late_in_a_long_conversation(stack: RunningStack) -> None:
+    """The tracker sent to the action server outgrows any shopper-message size limit."""
+    sender = new_sender()
+    for text in ["你好", "华为Mate 60多少钱", "12+256G 黑色的有货吗", "包邮吗", "能开发票吗", "好的谢谢"] * 3:
+        stack.say(sender, text)
+    assert "订单号" in stack.chat(sender, "帮我查下订单")
+
+
 def test_logistics_timeline(stack: RunningStack) -> None:
     order = find_order(stack, OrderStatus.SHIPPED, lambda o: bool(o.events))
     answer = verify(stack, new_sender(), "我的快递到哪了", order)
