@@ -5,7 +5,7 @@ import re
 from typing import Any, Optional
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import backend, order_items_text, yuan
@@ -186,4 +186,4 @@ class ActionSubmitModifyOrder(Action):
         backend().update_order(order_no, **changes)
         shown = value if field != "phone" else f"{value[:3]}****{value[-4:]}"
         dispatcher.utter_message(text=f"已将订单 {order_no} 的{FIELD_LABELS[field]}改为：{shown}")
-        return reset_flow() + [SlotSet("new_value", None)]
+        return reset_flow()
