@@ -5,10 +5,12 @@
     python bench/bench_rest.py --quick    # smaller request counts
     python bench/bench_rest.py --train    # also time a full `rasa train` of our model (slow)
 
-Both bots run the same way: `rasa run` with REST, --enable-api, an auth token,
-CORS, the project's Redis tracker store (bot.tracker_store.ShopRedisTrackerStore)
-on a fresh embedded Redis. Ours is started by bot.runner.Stack (Redis, action
-server, Rasa); the starter is `rasa init --no-prompt` in a temporary directory.
+Both bots serve REST with --enable-api, an auth token and CORS, each on a
+fresh embedded Redis. Ours is started by bot.runner.Stack exactly as `make run`
+does (Redis, action server, `python -m bot.rasa_server run` with our tracker
+store and bot.rasa_speedups); the starter is `rasa init --no-prompt` in a
+temporary directory, served by stock `rasa run` with Rasa's own
+RedisTrackerStore: the baseline is Rasa as it ships.
 Each bot gets a warm-up, then scripted conversations (bench/conversations.py) at
 concurrency 1 and 20, then long conversations (latency at turn 5 vs turn 200),
 then the resident memory of each process tree. Prints a table and writes the
@@ -37,6 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
+from urllib.parse import urlparse
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -205,7 +208,7 @@ class OursBot:
 
 
 class StarterBot:
-    """Rasa's `rasa init` bot, served with our server settings and our Redis tracker store."""
+    """Rasa's `rasa init` bot, served with our server settings and Rasa's own Redis tracker store."""
 
     name = "starter"
 
@@ -235,8 +238,11 @@ class StarterBot:
         try:
             # What Stack does with no REDIS_URL: bot.redis_service.start_embedded(<state>/redis).
             self.redis = start_embedded(self.workdir / "redis")
-            ours = yaml.safe_load((PROJECT_ROOT / "endpoints.yml").read_text(encoding="utf-8"))
-            endpoints: dict[str, Any] = {"tracker_store": dict(ours["tracker_store"], url=self.redis.url)}
+            # Rasa's stock RedisTrackerStore: the baseline is Rasa as it ships.
+            redis_address = urlparse(self.redis.url)
+            endpoints: dict[str, Any] = {"tracker_store": {
+                "type": "redis", "url": redis_address.hostname, "port": redis_address.port,
+                "db": int(redis_address.path.lstrip("/") or 0)}}
             env = server_env(self.redis.url)
             if self._needs_actions():
                 self.actions_port = free_port()

@@ -146,7 +146,7 @@ class Stack:
             actions, actions_log = self._spawn(
                 "actions", [py, "-m", "rasa_sdk", "--actions", "actions", "--port", str(self.actions_port)])
             rasa, rasa_log = self._spawn("rasa", [
-                py, "-m", "rasa", "run", "--model", str(self.model), "--port", str(self.rasa_port),
+                py, "-m", "bot.rasa_server", "run", "--model", str(self.model), "--port", str(self.rasa_port),
                 "--credentials", str(PROJECT_ROOT / "credentials.yml"), "--endpoints", str(self._endpoints_file()),
                 "--enable-api", "--auth-token", self.api_token, "--cors", "*",
             # Shoppers' requests above this get 413 before Rasa parses them. Only for

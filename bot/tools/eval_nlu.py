@@ -2,6 +2,7 @@
 
     python -m bot.tools.eval_nlu                    # models/shop.tar.gz on tests/nlu/
     python -m bot.tools.eval_nlu --compare-sparse   # also train + score config.yml without e5
+    python -m bot.tools.eval_nlu --config my.yml    # also train + score another pipeline
     python -m bot.tools.eval_nlu --min-macro-f1 0.9 # exit 1 below the target
 
 Intents are scored as the shopper experiences them: a FAQ counts as right only
@@ -103,18 +104,24 @@ def evaluate(model: Path, test_set: Path = TEST_SET) -> dict[str, Any]:
     }
 
 
-def train_sparse_variant(out_dir: Path) -> Path:
+def train_nlu(config_path: Path, out_dir: Path, name: str) -> tuple[Path, float]:
+    """An NLU-only model of `config_path` in `out_dir`, and the seconds its training took."""
+    started = time.monotonic()
+    subprocess.run(
+        [sys.executable, "-m", "rasa", "train", "nlu", "--config", str(config_path), "--nlu", "data",
+         "--out", str(out_dir), "--fixed-model-name", name],
+        cwd=PROJECT_ROOT, check=True,
+    )
+    return out_dir / f"{name}.tar.gz", time.monotonic() - started
+
+
+def train_sparse_variant(out_dir: Path) -> tuple[Path, float]:
     """config.yml without the e5 featurizer, NLU only, into `out_dir`."""
     config = yaml.safe_load((PROJECT_ROOT / "config.yml").read_text(encoding="utf-8"))
     config["pipeline"] = [c for c in config["pipeline"] if not c["name"].endswith("E5SentenceFeaturizer")]
     config_path = out_dir / "config_sparse.yml"
     config_path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
-    subprocess.run(
-        [sys.executable, "-m", "rasa", "train", "nlu", "--config", str(config_path), "--nlu", "data",
-         "--out", str(out_dir), "--fixed-model-name", "sparse"],
-        cwd=PROJECT_ROOT, check=True,
-    )
-    return out_dir / "sparse.tar.gz"
+    return train_nlu(config_path, out_dir, "sparse")
 
 
 def print_report(name: str, result: dict[str, Any]) -> None:
@@ -134,14 +141,22 @@ def main() -> int:
     parser.add_argument("--model", type=Path, default=model_path(PROJECT_ROOT / "models"))
     parser.add_argument("--test-set", type=Path, default=TEST_SET)
     parser.add_argument("--compare-sparse", action="store_true", help="also score a model without e5 features")
+    parser.add_argument("--config", type=Path, action="append", default=[],
+                        help="also train (NLU only) and score this pipeline config; repeatable")
     parser.add_argument("--min-macro-f1", type=float, default=None)
     args = parser.parse_args()
     results = {"config.yml": evaluate(args.model, args.test_set)}
     print_report("config.yml (sparse + e5)", results["config.yml"])
+    for config_path in args.config:
+        with tempfile.TemporaryDirectory() as tmp:
+            model, seconds = train_nlu(config_path.resolve(), Path(tmp), "variant")
+            results[str(config_path)] = {**evaluate(model, args.test_set), "train_seconds": seconds}
+        print_report(f"{config_path} (NLU trained in {seconds:.0f} s)", results[str(config_path)])
     if args.compare_sparse:
         with tempfile.TemporaryDirectory() as tmp:
-            results["sparse only"] = evaluate(train_sparse_variant(Path(tmp)), args.test_set)
-        print_report("sparse only (no e5)", results["sparse only"])
+            model, seconds = train_sparse_variant(Path(tmp))
+            results["sparse only"] = {**evaluate(model, args.test_set), "train_seconds": seconds}
+        print_report(f"sparse only (no e5; NLU trained in {seconds:.0f} s)", results["sparse only"])
         diff = results["config.yml"]["intent_macro_f1"] - results["sparse only"]["intent_macro_f1"]
         print(f"\n   e5 featurizer adds {diff * 100:+.1f} points of intent macro-F1")
     summary = {k: {m: v for m, v in r.items() if m != "per_label_f1"} for k, r in results.items()}
