@@ -18,8 +18,8 @@ model: assets     ## train when data or config changed (fingerprint in models/)
 run: model        ## Redis + action server + Rasa + web chat; Ctrl-C stops all
 	@$(PY) -m bot.runner
 
-validate: assets  ## Rasa's own data checks; fails on any warning not explained in tests/test_rasa_cli.py
-	@$(PY) -m pytest -q tests/test_rasa_cli.py -k "validates or lookup"
+validate: assets  ## Rasa's data checks (unexplained warnings fail), lookups, test set kept apart from training data
+	@$(PY) -m pytest -q tests/test_rasa_cli.py tests/test_nlu_data.py -k "validates or lookup or test_message or enough"
 
 test: model       ## the whole suite: pytest (backend, actions, REST, browser) and Rasa's checks
 	@bash bot/tools/system_deps.sh

@@ -213,55 +213,66 @@ def test_speedups_keep_rasas_error_for_a_bad_action_response() -> None:
         action._validate_action_result({"events": "not a list"})
 
 
-def test_a_redis_outage_loses_no_event(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+class RestartableRedis:
+    """A Redis with an append-only file that a test stops and starts again on the same port."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.server = start_embedded(data_dir, persist=True)
+        self.port = int(self.server.url.rsplit(":", 1)[1].split("/")[0])
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def start_again(self) -> None:
+        self.server = start_embedded(self.data_dir, port=self.port, persist=True)
+
+
+@pytest.fixture()
+def outage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[RestartableRedis, ShopRedisTrackerStore]]:
+    redis_server = RestartableRedis(tmp_path / "redis")
+    monkeypatch.setenv("REDIS_URL", redis_server.server.url)
+    yield redis_server, ShopRedisTrackerStore(DOMAIN, key_prefix="outage", socket_timeout=1.0)
+    redis_server.stop()
+
+
+def test_a_redis_outage_loses_no_event(outage: tuple[RestartableRedis, ShopRedisTrackerStore]) -> None:
     """Redis stops mid-conversation and comes back (same port, its append-only file)."""
-    server = start_embedded(tmp_path / "redis", persist=True)
-    port = int(server.url.rsplit(":", 1)[1].split("/")[0])
-    monkeypatch.setenv("REDIS_URL", server.url)
-    store = ShopRedisTrackerStore(DOMAIN, key_prefix="outage", socket_timeout=1.0)
-    try:
-        tracker = run(store.get_or_create_tracker("shopper-8"))
-        user_turn(tracker, "停之前")
-        run(store.save(tracker))
-        server.stop()
+    server, store = outage
+    tracker = run(store.get_or_create_tracker("shopper-8"))
+    user_turn(tracker, "停之前")
+    run(store.save(tracker))
+    server.stop()
 
-        during = run(store.retrieve("shopper-8"))  # from this process's memory
-        assert [e.text for e in during.events if isinstance(e, UserUttered)] == ["停之前"]
-        user_turn(during, "停的时候")
-        run(store.save(during))  # kept in memory, no exception for Rasa to swallow
-        with pytest.raises(redis.ConnectionError):
-            run(store.retrieve("never-seen"))  # Rasa's fail-safe store starts this one afresh
+    during = run(store.retrieve("shopper-8"))  # from this process's memory
+    assert [e.text for e in during.events if isinstance(e, UserUttered)] == ["停之前"]
+    user_turn(during, "停的时候")
+    run(store.save(during))  # kept in memory, no exception for Rasa to swallow
+    with pytest.raises(redis.ConnectionError):
+        run(store.retrieve("never-seen"))  # Rasa's fail-safe store starts this one afresh
 
-        server = start_embedded(tmp_path / "redis", port=port, persist=True)
-        after = run(store.retrieve("shopper-8"))
-        user_turn(after, "恢复以后")
-        run(store.save(after))
-        fresh = ShopRedisTrackerStore(DOMAIN, key_prefix="outage")
-        texts = [e.text for e in run(fresh.retrieve("shopper-8")).events if isinstance(e, UserUttered)]
-        assert texts == ["停之前", "停的时候", "恢复以后"]
-    finally:
-        server.stop()
+    server.start_again()
+    after = run(store.retrieve("shopper-8"))
+    user_turn(after, "恢复以后")
+    run(store.save(after))
+    fresh = ShopRedisTrackerStore(DOMAIN, key_prefix="outage")
+    texts = [e.text for e in run(fresh.retrieve("shopper-8")).events if isinstance(e, UserUttered)]
+    assert texts == ["停之前", "停的时候", "恢复以后"]
 
 
-def test_events_kept_in_an_outage_reach_redis_with_any_later_save(tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    server = start_embedded(tmp_path / "redis", persist=True)
-    port = int(server.url.rsplit(":", 1)[1].split("/")[0])
-    monkeypatch.setenv("REDIS_URL", server.url)
-    store = ShopRedisTrackerStore(DOMAIN, key_prefix="outage", socket_timeout=1.0)
-    try:
-        quiet = run(store.get_or_create_tracker("goes-quiet"))
-        run(store.save(quiet))
-        server.stop()
-        quiet = run(store.retrieve("goes-quiet"))
-        user_turn(quiet, "最后一句")
-        run(store.save(quiet))  # this shopper never writes again
-        server = start_embedded(tmp_path / "redis", port=port, persist=True)
-        other = run(store.get_or_create_tracker("someone-else"))
-        user_turn(other, "别的会话")
-        run(store.save(other))  # any successful save flushes what was kept
-        fresh = ShopRedisTrackerStore(DOMAIN, key_prefix="outage")
-        texts = [e.text for e in run(fresh.retrieve("goes-quiet")).events if isinstance(e, UserUttered)]
-        assert texts == ["最后一句"]
-    finally:
-        server.stop()
+def test_events_kept_in_an_outage_reach_redis_with_any_later_save(
+        outage: tuple[RestartableRedis, ShopRedisTrackerStore]) -> None:
+    server, store = outage
+    quiet = run(store.get_or_create_tracker("goes-quiet"))
+    run(store.save(quiet))
+    server.stop()
+    quiet = run(store.retrieve("goes-quiet"))
+    user_turn(quiet, "最后一句")
+    run(store.save(quiet))  # this shopper never writes again
+    server.start_again()
+    other = run(store.get_or_create_tracker("someone-else"))
+    user_turn(other, "别的会话")
+    run(store.save(other))  # any successful save flushes what was kept
+    fresh = ShopRedisTrackerStore(DOMAIN, key_prefix="outage")
+    texts = [e.text for e in run(fresh.retrieve("goes-quiet")).events if isinstance(e, UserUttered)]
+    assert texts == ["最后一句"]
