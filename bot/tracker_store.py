@@ -35,7 +35,8 @@ from rasa.shared.core.conversation import Dialogue
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, Event
 from rasa.shared.core.trackers import DialogueStateTracker, TrackerEventDiffEngine
-from rasa.shared.utils.common import all_subclasses
+
+from bot.rasa_speedups import resolve_event_type
 
 logger = logging.getLogger(__name__)
 
@@ -61,23 +62,19 @@ return length
 
 
 class EventCodec:
-    """JSON <-> Event, resolving event names through a table built once.
+    """JSON <-> Event; event names resolve through `bot.rasa_speedups.resolve_event_type`.
 
     `Event.from_parameters` walks every Event subclass (with `inspect.isabstract`)
     for each event it parses; on long conversations that walk was the largest
     single cost of a turn.
     """
 
-    def __init__(self) -> None:
-        self._classes: dict[str, type[Event]] = {}
-
-    def _event_class(self, name: str) -> Optional[type[Event]]:
-        cls = self._classes.get(name)
-        if cls is None:  # first use, or an Event subclass imported since
-            for candidate in all_subclasses(Event):
-                self._classes.setdefault(candidate.type_name, candidate)
-            cls = self._classes.get(name)
-        return cls
+    @staticmethod
+    def _event_class(name: str) -> Optional[type[Event]]:
+        try:
+            return resolve_event_type(name)
+        except ValueError:
+            return None
 
     def decode(self, raw: str) -> Optional[Event]:
         params = json.loads(raw)
@@ -144,6 +141,7 @@ class ShopRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
         self._append = self.red.register_script(_APPEND_SCRIPT)
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
         self._cache_size = max(0, int(cached_conversations))
+        self._pending: set[str] = set()  # cached conversations with events not in Redis yet
 
     # -- keys ---------------------------------------------------------------
     def events_key(self, sender_id: str) -> str:
@@ -200,10 +198,10 @@ class ShopRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
             return cached
         epoch = epoch or ""
         if cached and (cached.epoch != epoch or length < start):
-            self._cache.pop(sender_id, None)  # rewritten or purged elsewhere: Redis is the truth
+            self._forget(sender_id)  # rewritten or purged elsewhere: Redis is the truth
             return self._load(sender_id)
         if length == 0 and not (cached and cached.pending):
-            self._cache.pop(sender_id, None)
+            self._forget(sender_id)
             return None
         stored = (cached.events[:start] if cached else []) + self.codec.decode_all(tail)
         # Events kept through an outage follow whatever other processes stored meanwhile.
@@ -220,12 +218,27 @@ class ShopRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
     def _remember(self, sender_id: str, known: _Cached) -> None:
         self._cache[sender_id] = known
         self._cache.move_to_end(sender_id)
-        if len(self._cache) > self._cache_size:
+        if known.pending:
+            self._pending.add(sender_id)
+        else:
+            self._pending.discard(sender_id)
+        while len(self._cache) > self._cache_size:
             # Oldest first, but never a conversation whose events are only here.
-            for old in [key for key, value in self._cache.items() if not value.pending]:
-                if len(self._cache) <= self._cache_size:
-                    break
-                del self._cache[old]
+            oldest = next((key for key in self._cache if key not in self._pending), None)
+            if oldest is None:
+                break
+            del self._cache[oldest]
+
+    def _forget(self, sender_id: str) -> None:
+        self._cache.pop(sender_id, None)
+        self._pending.discard(sender_id)
+
+    def _push(self, sender_id: str, synced: int, epoch: str, events: Sequence[Event]) -> int:
+        """Append `events` if Redis still holds `synced` entries of this epoch; the new length, else -1."""
+        return int(self._append(
+            keys=[self.events_key(sender_id), self.epoch_key(sender_id)],
+            args=[synced, epoch, self.record_exp, *map(self.codec.encode, events)],
+        ))
 
     # -- writing ------------------------------------------------------------
     async def save(self, tracker: DialogueStateTracker) -> None:
@@ -257,17 +270,14 @@ class ShopRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
 
     async def _flush_pending(self, limit: int = 20) -> None:
         """Push events kept through an outage, a few conversations per successful save."""
-        pending = [key for key, value in self._cache.items() if value.pending][:limit]
-        for sender_id in pending:
+        for sender_id in list(self._pending)[:limit]:
             known: Optional[_Cached] = self._cache[sender_id]
             for _ in range(2):  # a second try after reading what others stored meanwhile
                 assert known is not None
-                length = self._append(
-                    keys=[self.events_key(sender_id), self.epoch_key(sender_id)],
-                    args=[known.synced, known.epoch, self.record_exp, *map(self.codec.encode, known.pending)],
-                )
+                length = self._push(sender_id, known.synced, known.epoch, known.pending)
                 if length != -1:
-                    known.synced = int(length)
+                    known.synced = length
+                    self._pending.discard(sender_id)
                     logger.info("Conversation %s: events kept during a Redis outage are stored now", sender_id)
                     break
                 known = self._load(sender_id)  # ours go after theirs
@@ -284,10 +294,7 @@ class ShopRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
             return False
         new_events = events[synced - offset:]
         if new_events:
-            length = self._append(
-                keys=[self.events_key(tracker.sender_id), self.epoch_key(tracker.sender_id)],
-                args=[synced, epoch, self.record_exp, *map(self.codec.encode, new_events)],
-            )
+            length = self._push(tracker.sender_id, synced, epoch, new_events)
             if length == -1:
                 logger.info("Conversation %s changed in Redis since it was read; merging", tracker.sender_id)
                 return False
@@ -295,7 +302,7 @@ class ShopRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
                 await self._stream_new_events(self.event_broker, new_events, tracker.sender_id)
         cached = self._cache.get(tracker.sender_id)
         if offset and not (cached and cached.epoch == epoch and len(cached.events) >= offset):
-            self._cache.pop(tracker.sender_id, None)  # earlier sessions unknown here: reread next time
+            self._forget(tracker.sender_id)  # earlier sessions unknown here: reread next time
         else:
             prefix = cached.events[:offset] if cached else []
             self._remember(tracker.sender_id, _Cached(epoch, prefix + events, offset + len(events)))
@@ -305,7 +312,7 @@ class ShopRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
     async def _merge_and_rewrite(self, tracker: DialogueStateTracker) -> None:
         """Rasa's RedisTrackerStore semantics for a tracker we did not hand out."""
         sender_id, original = tracker.sender_id, tracker
-        self._cache.pop(sender_id, None)
+        self._forget(sender_id)
         known = self._load(sender_id)
         if known is not None:
             prior = self.init_tracker(sender_id)
@@ -333,6 +340,6 @@ class ShopRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
 
     async def delete(self, sender_id: str) -> bool:
         """Remove a conversation for good (a shopper's purge request). True if it existed."""
-        self._cache.pop(sender_id, None)
+        self._forget(sender_id)
         removed = self.red.delete(self.events_key(sender_id), self.epoch_key(sender_id))
         return removed > 0
