@@ -24,11 +24,6 @@ _ORDINAL = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
 _INDEX = re.compile(r"第?\s*([1-9一二两三四五])\s*(?:个|件|款|项)?")
 MAX_TEXT = 200
 
-CONDITION_WORDS = {
-    "defective": ("质量", "坏", "破", "瑕疵", "故障", "不能用", "开胶", "掉色", "漏", "裂"),
-    "unused": ("没拆", "未拆", "没开封", "未开封", "全新", "没用", "未使用", "没穿", "吊牌还在", "没动"),
-    "used": ("拆", "用过", "穿过", "洗过", "试过", "用了", "穿了"),
-}
 CONDITION_LABELS = {"unused": "未拆封/未使用", "used": "已拆封或使用过", "defective": "有质量问题"}
 
 
@@ -37,10 +32,9 @@ def now() -> datetime:
 
 
 def condition_of(text: str) -> Optional[str]:
-    for condition, words in CONDITION_WORDS.items():
-        if any(word in text for word in words):
-            return condition
-    return None
+    """The form's item_condition code ("defective", "used", "unused") for free text, None when unclear."""
+    condition = after_sales.detect_condition(text)
+    return "defective" if condition == after_sales.QUALITY else condition
 
 
 def pick_item(order: Order, value: Any) -> Optional[OrderItem]:

@@ -28,15 +28,16 @@ EXCHANGE_DAYS = 15
 UNUSED, USED, QUALITY = "unused", "used", "quality"
 
 _QUALITY_WORDS = (
-    "质量", "坏", "破损", "破了", "瑕疵", "故障", "漏", "开线", "开胶", "脱胶", "起球", "发错", "错发", "少件", "缺件",
+    "质量", "坏", "破", "瑕疵", "故障", "漏", "开线", "开胶", "脱胶", "起球", "发错", "错发", "少件", "缺件",
     "不能用", "用不了", "无法开机", "开不了机", "不工作", "过期", "变质", "异味", "假货", "掉色", "裂", "quality",
     "defect", "broken", "damaged", "faulty",
 )
 _UNUSED_WORDS = (
-    "未拆封", "未使用", "没拆", "未拆", "没用过", "没有用过", "没使用", "没穿", "未穿", "全新", "吊牌还在", "吊牌没剪",
-    "unused", "unopened",
+    "未拆封", "未使用", "没拆", "未拆", "没开封", "未开封", "没用过", "没有用过", "没用", "没使用", "没穿", "未穿", "没动",
+    "全新", "吊牌还在", "吊牌没剪", "unused", "unopened",
 )
-_USED_WORDS = ("已使用", "用过", "穿过", "已拆封", "拆封", "拆开", "洗过", "剪了吊牌", "used", "opened", "worn")
+_USED_WORDS = ("已使用", "用过", "用了", "穿过", "穿了", "试过", "已拆封", "拆", "洗过", "剪了吊牌", "used", "opened",
+               "worn")
 
 _FIELDS = {
     "address": "address", "地址": "address", "收货地址": "address",
@@ -65,23 +66,27 @@ class RefundQuote:
     shipping: float = 0.0
 
 
-def classify_condition(text: Optional[str]) -> str:
-    """What a shopper says about the goods, as QUALITY, USED or UNUSED (the default).
+def detect_condition(text: Optional[str]) -> Optional[str]:
+    """What a shopper says about the goods, as QUALITY, USED or UNUSED; None when the text does not say.
 
     Takes free text ("鞋底开胶了", "吊牌还在") or the form's codes "defective", "used", "unused".
+    Quality words win over the others ("没用几天就坏了" is a quality problem), and "not used"
+    words are checked before "used" ones because they contain them (没拆 / 拆).
     """
     lowered = (text or "").strip().lower()
     if lowered in (QUALITY, "defective"):
         return QUALITY
     if lowered in (UNUSED, USED):
         return lowered
-    if any(word in lowered for word in _QUALITY_WORDS):
-        return QUALITY
-    if any(word in lowered for word in _UNUSED_WORDS):
-        return UNUSED
-    if any(word in lowered for word in _USED_WORDS):
-        return USED
-    return UNUSED
+    for condition, words in ((QUALITY, _QUALITY_WORDS), (UNUSED, _UNUSED_WORDS), (USED, _USED_WORDS)):
+        if any(word in lowered for word in words):
+            return condition
+    return None
+
+
+def classify_condition(text: Optional[str]) -> str:
+    """`detect_condition`, with UNUSED when the text does not say (the shopper's claim stands)."""
+    return detect_condition(text) or UNUSED
 
 
 def add_months(when: datetime, months: int) -> datetime:
