@@ -36,6 +36,14 @@ def test_prefetched_vector_is_the_one_computed_in_place(encoder: SentenceEncoder
     assert encoder.take(text, is_query=True) is None
 
 
+def test_take_waits_for_an_embedding_still_being_computed(encoder: SentenceEncoder) -> None:
+    text = "我的快递三天没动了能帮我催一下吗"
+    asyncio.run(encoder.prefetch(text, wait=False))  # a lone turn: the pipeline goes on meanwhile
+    vector = encoder.take(text, is_query=True)
+    assert vector is not None
+    np.testing.assert_allclose(vector, encoder.encode([text], is_query=True)[0], atol=1e-5)
+
+
 def test_prefetch_keys_on_the_text_the_pipeline_will_see(encoder: SentenceEncoder) -> None:
     asyncio.run(encoder.prefetch("  請問這件有貨嗎？？？ "))
     assert encoder.take("请问这件有货吗?", is_query=True) is not None

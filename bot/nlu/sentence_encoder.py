@@ -127,16 +127,19 @@ class SentenceEncoder:
         """Around a channel's whole turn: prefetch the embedding, and count the turn as in flight."""
         self._turns_in_flight += 1
         try:
-            await self.prefetch(text)
+            # Alone, nobody else needs the loop: let the pipeline's first steps (tracker, tokenizers,
+            # n-grams) run beside the encoder, and the featurizer wait for it (p50 at c=1 about 5 ms lower).
+            await self.prefetch(text, wait=self._turns_in_flight > 1)
             yield
         finally:
             self._turns_in_flight -= 1
 
-    async def prefetch(self, text: str) -> None:
+    async def prefetch(self, text: str, wait: bool = True) -> None:
         """Embed `text` on the worker thread and hold the result for its message's NLU.
 
-        Returns when the embedding is ready; never raises (a failure leaves the
-        featurizer to embed in place, where the error is reported).
+        Returns when the embedding is ready (at once when not `wait`: `take` then
+        waits); never raises (a failure leaves the featurizer to embed in place,
+        where the error is reported).
         """
         if self._serving_prefix is None or self._executor is None:
             return
@@ -156,6 +159,8 @@ class SentenceEncoder:
                 while len(self._held) > MAX_HELD:
                     self._held.popitem(last=False)
             held.claims += 1
+        if not wait:
+            return
         try:
             await asyncio.wrap_future(held.future)
         except Exception:  # noqa: BLE001 - see the docstring
