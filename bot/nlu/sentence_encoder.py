@@ -2,10 +2,10 @@
 
 Rasa runs the NLU graph synchronously on the server's asyncio loop, so while the
 C engine embeds one message (10-30 ms on these machines) no other conversation
-in the process moves. A channel therefore calls `await ENCODER.prefetch(text)`
-before it hands a message to Rasa: the embedding is computed on a worker thread
-(ctypes releases the GIL) while the loop serves other requests, and the
-featurizer takes it from here when the pipeline reaches it.
+in the process moves. A channel therefore wraps each turn in `ENCODER.turn(text)`
+(`connectors.deliver`): the embedding is computed on a worker thread (ctypes
+releases the GIL) while the loop serves other requests, and the featurizer takes
+it from here when the pipeline reaches it.
 
 While other turns are in flight the worker embeds on one OpenMP thread, leaving
 the other core to the loop; a lone turn gets every core, for the lowest latency.
@@ -117,10 +117,6 @@ class SentenceEncoder:
     def rewrite_text_with(self, rewrite: Callable[[str], str]) -> None:
         """Called by `TextNormalizer`: the featurizer sees `rewrite(text)`, so prefetch keys on it."""
         self._rewrite = rewrite
-
-    @property
-    def serving(self) -> bool:
-        return self._serving_prefix is not None
 
     @asynccontextmanager
     async def turn(self, text: str) -> AsyncIterator[None]:
