@@ -58,7 +58,7 @@ import yaml  # noqa: E402
 import conversations as convs  # noqa: E402
 from bot.config import PROJECT_ROOT, load_settings  # noqa: E402
 from bot.redis_service import RedisServer, free_port, start_embedded  # noqa: E402
-from bot.runner import SERVER_THREAD_ENV, Stack, wait_http  # noqa: E402
+from bot.runner import Stack, server_thread_env, wait_http  # noqa: E402
 
 PY = sys.executable
 REQUEST_TIMEOUT = 60.0  # seconds for one REST turn before it counts as an error
@@ -149,7 +149,7 @@ def server_env(redis_url: str) -> dict[str, str]:
         SANIC_REQUEST_MAX_SIZE=str(settings.max_body_bytes),
         TF_CPP_MIN_LOG_LEVEL="2",
     )
-    env.update({k: v for k, v in SERVER_THREAD_ENV.items() if k not in os.environ})
+    env.update(server_thread_env())
     return env
 
 

@@ -33,6 +33,11 @@ from bot.redis_service import RedisServer, ensure_redis, free_port
 # still uses every core for a lone turn (bot.nlu.sentence_encoder sets its own count).
 SERVER_THREAD_ENV = {"OMP_NUM_THREADS": "1"}
 
+
+def server_thread_env() -> dict[str, str]:
+    """SERVER_THREAD_ENV without the variables the caller's environment already sets."""
+    return {k: v for k, v in SERVER_THREAD_ENV.items() if k not in os.environ}
+
 logger = logging.getLogger(__name__)
 
 
@@ -116,7 +121,7 @@ class Stack:
             MAX_MESSAGE_CHARS=str(self.max_message_chars),
             TF_CPP_MIN_LOG_LEVEL="2",
         )
-        env.update({k: v for k, v in SERVER_THREAD_ENV.items() if k not in os.environ})
+        env.update(server_thread_env())
         env.pop("SANIC_REQUEST_MAX_SIZE", None)
         return env
 

@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from functools import partial
 
 import numpy as np
 import pytest
 from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.nlu.sentence_encoder import ENCODER, SentenceEncoder, normalizer_rewrite
+from bot.nlu.normalize import normalize_text
+from bot.nlu.sentence_encoder import ENCODER, SentenceEncoder
 
 
 @pytest.fixture()
 def encoder() -> SentenceEncoder:
     fresh = SentenceEncoder()
     fresh.serve(is_query=True)
-    fresh.rewrite_text_with(normalizer_rewrite(400))
+    fresh.rewrite_text_with(partial(normalize_text, max_chars=400))  # what TextNormalizer registers
     return fresh
 
 
@@ -97,7 +99,7 @@ def test_the_event_loop_runs_while_the_worker_embeds(encoder: SentenceEncoder) -
 
     asyncio.run(scenario())
     assert len(ticks) > 10
-    assert encoder.take(normalizer_rewrite(400)(long_text), is_query=True) is not None  # "，" became ","
+    assert encoder.take(normalize_text(long_text, 400), is_query=True) is not None  # "，" became ","
 
 
 def test_engine_calls_never_overlap(encoder: SentenceEncoder) -> None:

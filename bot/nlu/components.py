@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any, Dict, List, Optional, Text
 
 import numpy as np
@@ -29,7 +30,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu.assets import load_jieba_dictionary
 from bot.nlu.normalize import keeps_offsets, normalize_text
-from bot.nlu.sentence_encoder import ENCODER, normalizer_rewrite
+from bot.nlu.sentence_encoder import ENCODER
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ class TextNormalizer(GraphComponent):
     def __init__(self, config: Dict[Text, Any]) -> None:
         self._max_chars = int(config.get("max_chars", 400))
         # Channels prefetch sentence embeddings keyed on the text the featurizer will see.
-        ENCODER.rewrite_text_with(normalizer_rewrite(self._max_chars))
+        ENCODER.rewrite_text_with(partial(normalize_text, max_chars=self._max_chars))
 
     @classmethod
     def create(

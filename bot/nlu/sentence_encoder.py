@@ -31,8 +31,6 @@ from typing import AsyncIterator, Callable, Optional, Sequence
 
 import numpy as np
 
-from bot.nlu.normalize import normalize_text
-
 logger = logging.getLogger(__name__)
 
 # Rasa's prefix for messages that name an intent directly ("/affirm"): they skip the NLU.
@@ -97,9 +95,9 @@ class SentenceEncoder:
         """Embeddings of `texts` (n x 384, float32), computed now on the calling thread."""
         # The engine rejects empty strings; an empty message gets the embedding of a space.
         safe = [t if t and t.strip() else " " for t in texts]
-        if not safe:
-            return np.zeros((0, 384), dtype=np.float32)
         engine = self._engine()
+        if not safe:
+            return np.zeros((0, engine.dim), dtype=np.float32)
         with self._engine_lock:
             vectors = engine.encode(safe, is_query)
         return np.asarray(vectors, dtype=np.float32).reshape(len(safe), -1)
@@ -193,8 +191,3 @@ class SentenceEncoder:
 
 
 ENCODER = SentenceEncoder()
-
-
-def normalizer_rewrite(max_chars: int) -> Callable[[str], str]:
-    """The text rewrite `TextNormalizer` applies at serving time."""
-    return lambda text: normalize_text(text, max_chars)
