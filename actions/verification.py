@@ -25,6 +25,8 @@ MAX_VERIFY_FAILURES = 3
 _LAST4 = re.compile(r"(?<!\d)(\d{4})(?!\d)")
 _PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 _DIGITS = re.compile(r"\d{5,}")
+# Spaces or dashes between digit groups, as people copy numbers ("2611 0388 6210 4557").
+_DIGIT_GROUP_GAP = re.compile(r"(?<=\d)[ \-]+(?=\d)")
 
 # Slots every order flow clears when it ends; the verified order stays, so a
 # follow-up question about the same order needs no second check.
@@ -42,7 +44,7 @@ def reset_flow() -> list[EventType]:
 def parse_order_no(value: Any) -> tuple[Optional[str], str]:
     """(order number, problem): the number when well-formed, else a hint in Chinese."""
     text = str(value or "")
-    found = ORDER_NO.search(text)
+    found = ORDER_NO.search(text) or ORDER_NO.search(_DIGIT_GROUP_GAP.sub("", text))
     if found:
         return found.group(0), ""
     digits = _DIGITS.search(text)

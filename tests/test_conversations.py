@@ -84,6 +84,21 @@ def test_logistics_timeline(stack: RunningStack) -> None:
     assert order.events[-1].description in answer and (order.carrier or "") in answer
 
 
+
+def test_order_number_with_bye_digits_is_an_answer(stack: RunningStack) -> None:
+    """88/886 mean "bye" to shoppers; inside an order number they are just digits."""
+    order = find_order(stack, OrderStatus.SHIPPED, lambda o: "88" in o.order_no and bool(o.events))
+    sender = new_sender()
+    assert "订单号" in stack.chat(sender, "物流到哪了")
+    answer = stack.chat(sender, order.order_no)
+    assert "后四位" in answer and "再见" not in answer
+    grouped = " ".join(order.order_no[i:i + 4] for i in range(0, 16, 4))
+    other = new_sender()
+    stack.chat(other, "查下快递")
+    answer = stack.chat(other, grouped)
+    assert "后四位" in answer and "再见" not in answer
+    assert order.events[-1].description in stack.chat(other, order.phone[-4:])
+
 def test_malformed_and_unknown_order_numbers_get_help(stack: RunningStack) -> None:
     sender = new_sender()
     stack.chat(sender, "查订单")

