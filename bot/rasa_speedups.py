@@ -1,6 +1,6 @@
-"""Two fixes for per-turn work that Rasa 3.6 repeats needlessly; behaviour is unchanged.
+"""Fixes for per-turn work that Rasa 3.6 repeats needlessly; behaviour is unchanged.
 
-Profiling our Rasa server under load (py-spy, bench/bench_rest.py) showed two
+Profiling our Rasa server under load (py-spy, bench/bench_rest.py) showed
 hot spots that are not doing useful work:
 
 1. `Event.resolve_by_type` walks every Event subclass, calling
@@ -10,22 +10,34 @@ hot spots that are not doing useful work:
 2. `RemoteAction._validate_action_result` calls `jsonschema.validate`, which
    checks the (constant) schema itself and compiles a validator on every call.
    We compile it once; a response that fails still goes through Rasa's own
-   method, so the error and its message are Rasa's.
+   method, so the error and its message are Rasa's. Most of that check is the
+   event schema's `oneOf` over 23 event kinds; each kind is told apart by
+   its `event` constant, so an event is checked against its own kind only.
+3. `Message._combine_features` joins the sparse features of N featurizers
+   with N-1 `scipy.sparse.hstack` calls after a deepcopy of the first; DIET
+   does it twice per message (sequence and sentence). We join them in one
+   concatenation with the same entries, order, shape and dtypes.
 
 `install()` is idempotent; `python -m bot.rasa_server` calls it before Rasa's CLI.
 """
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
+import numpy as np
+import scipy.sparse
 from rasa.core.actions.action import RemoteAction
 from rasa.shared.core.events import Event
+from rasa.shared.nlu.training_data.features import Features
+from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.utils.common import all_subclasses
+from scipy.sparse._sputils import get_index_dtype, upcast
 
 _installed = False
 _original_resolve = Event.resolve_by_type
 _original_validate = RemoteAction._validate_action_result
+_original_combine = Message._combine_features
 _event_classes: dict[str, type[Event]] = {}
 
 
@@ -40,20 +52,78 @@ def resolve_event_type(type_name: str, default: Optional[type[Event]] = None) ->
 
 
 @lru_cache(maxsize=1)
-def _action_result_validator() -> Any:
-    from jsonschema.validators import validator_for
+def _event_validators() -> dict[str, Any]:
+    """One compiled validator per event kind: the event schema without its `oneOf`, plus that kind's branch.
 
-    schema = RemoteAction.action_response_format_spec()
-    cls = validator_for(schema)
-    cls.check_schema(schema)
-    return cls(schema)
+    Equivalent to the full schema because every `oneOf` branch pins `event` to
+    its own constant (checked here) and `event` is required: an event can only
+    ever match the branch of its kind. Empty when that no longer holds.
+    """
+    from jsonschema.validators import validator_for
+    from rasa.shared.utils.schemas.events import EVENT_SCHEMA
+
+    base = {key: value for key, value in EVENT_SCHEMA.items() if key != "oneOf"}
+    validators: dict[str, Any] = {}
+    if "event" not in base.get("required", []):
+        return validators
+    for branch in EVENT_SCHEMA["oneOf"]:
+        kind = branch.get("properties", {}).get("event", {}).get("const")
+        if not isinstance(kind, str) or kind in validators:
+            return {}
+        schema = {"allOf": [base, branch]}
+        cls = validator_for(schema)
+        cls.check_schema(schema)
+        validators[kind] = cls(schema)
+    return validators
+
+
+def _is_valid_action_result(result: Any) -> bool:
+    """The action response schema (`RemoteAction.action_response_format_spec`), one event kind at a time."""
+    validators = _event_validators()
+    if not validators or not isinstance(result, dict):
+        return False
+    events = result.get("events", [])
+    responses = result.get("responses", [])
+    if not isinstance(events, list) or not isinstance(responses, list):
+        return False
+    if not all(isinstance(response, dict) for response in responses):
+        return False
+    for event in events:
+        validator = validators.get(event.get("event")) if isinstance(event, dict) else None
+        if validator is None or next(iter(validator.iter_errors(event)), None) is not None:
+            return False
+    return True
 
 
 def validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
-    """Valid results pass with a precompiled validator; invalid ones get Rasa's own error."""
-    if next(iter(_action_result_validator().iter_errors(result)), None) is None:
+    """Valid results pass a per-event-kind check; anything else goes to Rasa's own check and error."""
+    if _is_valid_action_result(result):
         return True
     return _original_validate(self, result)
+
+
+def combine_features(features: Sequence[Features], featurizers: list[str]) -> Optional[Features]:
+    """`Message._combine_features` with one concatenation for COO sparse features.
+
+    Same result as Rasa's pairwise `hstack`: a COO matrix with the blocks'
+    entries in block order, the upcast dtype and scipy's index dtype. Dense,
+    mixed or mismatched inputs go to Rasa's own method (and its errors).
+    """
+    if len(features) < 2 or not all(isinstance(f.features, scipy.sparse.coo_matrix) for f in features):
+        return _original_combine(features, featurizers)
+    blocks = [f.features for f in features]
+    rows = blocks[0].shape[0]
+    if any(b.shape[0] != rows for b in blocks):
+        return _original_combine(features, featurizers)
+    offsets = np.cumsum([0] + [b.shape[1] for b in blocks])
+    shape = (rows, int(offsets[-1]))
+    index_dtype = get_index_dtype(maxval=max(shape))
+    data = np.concatenate([b.data for b in blocks]).astype(upcast(*(b.dtype for b in blocks)), copy=False)
+    row = np.concatenate([b.row for b in blocks]).astype(index_dtype, copy=False)
+    col = np.concatenate([b.col.astype(index_dtype) + offset for b, offset in zip(blocks, offsets[:-1])])
+    first = features[0]
+    combined = scipy.sparse.coo_matrix((data, (row, col.astype(index_dtype, copy=False))), shape=shape)
+    return Features(combined, first.type, first.attribute, featurizers)
 
 
 def install() -> None:
@@ -62,4 +132,5 @@ def install() -> None:
         return
     Event.resolve_by_type = staticmethod(resolve_event_type)  # type: ignore[method-assign]
     RemoteAction._validate_action_result = validate_action_result  # type: ignore[method-assign]
+    Message._combine_features = staticmethod(combine_features)  # type: ignore[method-assign]
     _installed = True

@@ -19,7 +19,6 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot import rasa_speedups
 from bot.redis_service import RedisServer, start_embedded
 from bot.tracker_store import ShopRedisTrackerStore
 
@@ -188,29 +187,6 @@ def test_unknown_stored_events_are_skipped(store: ShopRedisTrackerStore) -> None
     store.red.rpush(store.events_key("shopper-7"), '{"event": "no_such_event", "timestamp": 1}')
     fresh = ShopRedisTrackerStore(DOMAIN, key_prefix="test")
     assert len(run(fresh.retrieve("shopper-7")).events) == len(tracker.events)
-
-
-def test_speedups_resolve_event_types_like_rasa() -> None:
-    from rasa.shared.core.events import Event
-
-    rasa_speedups.install()
-    assert Event.resolve_by_type("slot") is SlotSet
-    assert Event.resolve_by_type("user") is UserUttered
-    assert Event.resolve_by_type("topic") is None
-    with pytest.raises(ValueError):
-        Event.resolve_by_type("no_such_event")
-
-
-def test_speedups_keep_rasas_error_for_a_bad_action_response() -> None:
-    from jsonschema import ValidationError
-    from rasa.core.actions.action import RemoteAction
-    from rasa.utils.endpoints import EndpointConfig
-
-    rasa_speedups.install()
-    action = RemoteAction("action_x", EndpointConfig("http://127.0.0.1:1/webhook"))
-    assert action._validate_action_result({"events": [{"event": "slot", "name": "x", "value": 1}], "responses": []})
-    with pytest.raises(ValidationError, match="Failed to validate Action server response"):
-        action._validate_action_result({"events": "not a list"})
 
 
 class RestartableRedis:
