@@ -98,6 +98,7 @@ def test_order_number_with_bye_digits_is_an_answer(stack: RunningStack) -> None:
     answer = stack.chat(other, grouped)
     assert "后四位" in answer and "再见" not in answer
     assert order.events[-1].description in stack.chat(other, order.phone[-4:])
+    assert "再见" in stack.chat(other, "886")  # and on its own, 886 still means bye
 
 def test_malformed_and_unknown_order_numbers_get_help(stack: RunningStack) -> None:
     sender = new_sender()
