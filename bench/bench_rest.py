@@ -11,9 +11,12 @@ does (Redis, action server, `python -m bot.rasa_server run` with our tracker
 store and bot.rasa_speedups); the starter is `rasa init --no-prompt` in a
 temporary directory, served by stock `rasa run` with Rasa's own
 RedisTrackerStore: the baseline is Rasa as it ships.
-Each bot gets a warm-up, then scripted conversations (bench/conversations.py) at
-concurrency 1 and 20, then long conversations (latency at turn 5 vs turn 200),
-then the resident memory of each process tree. Prints a table and writes the
+Both bots run side by side. Each gets a warm-up; then scripted conversations
+(bench/conversations.py) at concurrency 1 and 20 are sent in rounds that
+alternate between the bots (starter, ours, ours, starter, ...), so a slow spell
+of the machine hits both and each round gives a paired ratio; then long
+conversations (latency at turn 5 vs turn 200) and the resident memory of each
+process tree. Prints a table and writes the
 figures to .state/bench/latest.json. Not a test: it exits 0 whenever the bots ran
 (1 when one could not be trained, started or kept running; 130 on Ctrl-C).
 
@@ -75,12 +78,13 @@ class Budget:
     long_repeats: int
     phase_seconds: float  # each of warm-up, c=1, c=20 stops at its turn count or after this
     long_seconds: float
+    rounds: int  # c=1 and c=20 are split into this many rounds per bot, alternating between the bots
 
 
-FULL = Budget(warmup_turns=80, c1_turns=200, c20_turns=600, long_turns=202, long_repeats=3, phase_seconds=240,
-              long_seconds=600)
-QUICK = Budget(warmup_turns=40, c1_turns=60, c20_turns=200, long_turns=202, long_repeats=1, phase_seconds=90,
-               long_seconds=180)
+FULL = Budget(warmup_turns=80, c1_turns=300, c20_turns=900, long_turns=202, long_repeats=3, phase_seconds=240,
+              long_seconds=600, rounds=3)
+QUICK = Budget(warmup_turns=40, c1_turns=80, c20_turns=240, long_turns=202, long_repeats=1, phase_seconds=90,
+               long_seconds=180, rounds=2)
 HIGH_CONCURRENCY = 20
 WARMUP_CONCURRENCY = 4
 EARLY_TURN, LATE_TURN = 5, 200  # long-conversation probe: median of the 5 turns centred on each
@@ -328,6 +332,22 @@ class Phase:
             "slowest_turns_p50_ms": self.slowest(),
         }
 
+    def absorb(self, other: "Phase") -> None:
+        """Add another round of the same phase."""
+        self.latencies += other.latencies
+        for kind, count in other.errors.items():
+            self.errors[kind] = self.errors.get(kind, 0) + count
+        self.expected += other.expected
+        self.hits += other.hits
+        self.empty += other.empty
+        for where, miss in other.misses.items():
+            mine = self.misses.setdefault(where, {**miss, "count": 0})
+            mine["count"] += miss["count"]
+        for where, values in other.by_turn.items():
+            self.by_turn.setdefault(where, []).extend(values)
+        self.conversations += other.conversations
+        self.seconds += other.seconds
+
     def slowest(self, count: int = 6) -> dict[str, float]:
         """The scripted turns with the highest median latency: where the time goes."""
         medians = {k: statistics.median(v) * 1000 for k, v in self.by_turn.items() if v}
@@ -387,11 +407,12 @@ def _session(concurrency: int) -> aiohttp.ClientSession:
 
 
 async def run_load(url: str, mix: Callable[[int], convs.Conversation], name: str, concurrency: int,
-                   max_turns: int, max_seconds: float, tag: str) -> Phase:
+                   max_turns: int, max_seconds: float, tag: str, first_index: int = 0) -> Phase:
     """`concurrency` conversations at a time, each sending its turns one after the other, until
-    `max_turns` turns were sent or `max_seconds` passed. Every conversation has its own sender id."""
+    `max_turns` turns were sent or `max_seconds` passed. Every conversation has its own sender id;
+    conversation i of the run is `mix(first_index + i)`."""
     phase = Phase(name, concurrency)
-    state = {"sent": 0, "next": 0}
+    state = {"sent": 0, "next": first_index}
     deadline = time.monotonic() + max_seconds
 
     def exhausted() -> bool:
@@ -464,43 +485,77 @@ async def long_conversation(url: str, mix: Callable[[int], convs.Conversation], 
     }
 
 
-# --------------------------------------------------------------------------- one bot
+# --------------------------------------------------------------------------- both bots
 
 
-def measure(bot: OursBot | StarterBot, mix: Callable[[int], convs.Conversation], budget: Budget,
-            run_id: str) -> dict[str, Any]:
-    tag = f"bench-{run_id}-{bot.name}"
-    url = bot.rest_url
-    result: dict[str, Any] = {"rest_url": url, "phases": {}}
-    rss_idle = {k: tree_rss(pid) for k, pid in bot.pids().items()}
+@dataclass
+class Contender:
+    """A started bot, the conversations it gets, and what is known about it before the load."""
 
-    def check_alive() -> None:
-        dead = bot.dead()
+    bot: OursBot | StarterBot
+    mix: Callable[[int], convs.Conversation]
+    result: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.bot.name
+
+    def check_alive(self) -> None:
+        dead = self.bot.dead()
         if dead:
-            raise RuntimeError(f"{bot.name}: {', '.join(dead)} stopped during the benchmark; see the logs")
+            raise RuntimeError(f"{self.name}: {', '.join(dead)} stopped during the benchmark; see the logs")
 
-    plan = [
-        ("warmup", WARMUP_CONCURRENCY, budget.warmup_turns),
-        ("c1", 1, budget.c1_turns),
-        (f"c{HIGH_CONCURRENCY}", HIGH_CONCURRENCY, budget.c20_turns),
-    ]
-    for name, concurrency, turns in plan:
-        print(f"    {bot.name}: {name} ({turns} turns max, concurrency {concurrency})", flush=True)
-        phase = asyncio.run(run_load(url, mix, name, concurrency, turns, budget.phase_seconds, tag))
-        result["phases"][name] = phase.summary()
-        _print_phase(bot.name, result["phases"][name])
-        check_alive()
-    print(f"    {bot.name}: long conversation ({budget.long_repeats} x {budget.long_turns} turns)", flush=True)
-    result["long"] = asyncio.run(
-        long_conversation(url, mix, budget.long_turns, budget.long_repeats, budget.long_seconds, tag))
-    long = result["long"]
-    print(f"      turn {EARLY_TURN}: {long[f'turn{EARLY_TURN}_ms']} ms, turn {long['late_turn_measured']}: "
-          f"{long[f'turn{LATE_TURN}_ms']} ms, ratio {long['ratio']}", flush=True)
-    check_alive()
-    rss = {k: tree_rss(pid) for k, pid in bot.pids().items()}
-    result["rss_mb"] = _mb_dict(rss)
-    result["rss_idle_mb"] = _mb_dict(rss_idle)
-    return result
+
+def _round_figures(phase: Phase) -> dict[str, Any]:
+    summary = phase.summary()
+    return {"turns": summary["turns"], "throughput_tps": summary["throughput_tps"], "p50_ms": summary["p50_ms"]}
+
+
+def measure(contenders: list[Contender], budget: Budget, run_id: str) -> dict[str, dict[str, Any]]:
+    """Load every running bot; each contender's result (phases, rounds, long, rss) by bot name."""
+    for c in contenders:
+        c.result.update(rest_url=c.bot.rest_url, phases={}, rounds={})
+        c.result["rss_idle_mb"] = _mb_dict({k: tree_rss(pid) for k, pid in c.bot.pids().items()})
+    tag = f"bench-{run_id}"
+    for c in contenders:
+        print(f"    {c.name}: warmup ({budget.warmup_turns} turns max, concurrency {WARMUP_CONCURRENCY})", flush=True)
+        phase = asyncio.run(run_load(c.bot.rest_url, c.mix, "warmup", WARMUP_CONCURRENCY, budget.warmup_turns,
+                                     budget.phase_seconds, f"{tag}-{c.name}"))
+        c.result["phases"]["warmup"] = phase.summary()
+        _print_phase(c.name, c.result["phases"]["warmup"])
+        c.check_alive()
+    for name, concurrency, turns in (("c1", 1, budget.c1_turns),
+                                     (f"c{HIGH_CONCURRENCY}", HIGH_CONCURRENCY, budget.c20_turns)):
+        merged = {c.name: Phase(name, concurrency) for c in contenders}
+        rounds: dict[str, list[dict[str, Any]]] = {c.name: [] for c in contenders}
+        print(f"    {name}: {budget.rounds} rounds of {turns // budget.rounds} turns per bot, concurrency "
+              f"{concurrency}, alternating", flush=True)
+        for number in range(budget.rounds):
+            order = contenders if number % 2 == 0 else list(reversed(contenders))
+            for c in order:
+                phase = asyncio.run(run_load(c.bot.rest_url, c.mix, f"{name}r{number}", concurrency,
+                                             turns // budget.rounds, budget.phase_seconds / budget.rounds,
+                                             f"{tag}-{c.name}", first_index=number * 10_000))
+                merged[c.name].absorb(phase)
+                rounds[c.name].append(_round_figures(phase))
+                figures = rounds[c.name][-1]
+                print(f"      round {number + 1} {c.name}: {figures['turns']} turns, {figures['throughput_tps']} "
+                      f"turns/s, p50 {figures['p50_ms']} ms", flush=True)
+                c.check_alive()
+        for c in contenders:
+            c.result["phases"][name] = merged[c.name].summary()
+            c.result["rounds"][name] = rounds[c.name]
+            _print_phase(c.name, c.result["phases"][name])
+    for c in contenders:
+        print(f"    {c.name}: long conversation ({budget.long_repeats} x {budget.long_turns} turns)", flush=True)
+        long = asyncio.run(long_conversation(c.bot.rest_url, c.mix, budget.long_turns, budget.long_repeats,
+                                             budget.long_seconds, f"{tag}-{c.name}"))
+        c.result["long"] = long
+        print(f"      turn {EARLY_TURN}: {long[f'turn{EARLY_TURN}_ms']} ms, turn {long['late_turn_measured']}: "
+              f"{long[f'turn{LATE_TURN}_ms']} ms, ratio {long['ratio']}", flush=True)
+        c.check_alive()
+        c.result["rss_mb"] = _mb_dict({k: tree_rss(pid) for k, pid in c.bot.pids().items()})
+    return {c.name: c.result for c in contenders}
 
 
 def _mb_dict(values: dict[str, Optional[int]]) -> dict[str, Optional[float]]:
@@ -511,12 +566,12 @@ def _mb_dict(values: dict[str, Optional[int]]) -> dict[str, Optional[float]]:
 
 
 def _print_phase(bot: str, s: dict[str, Any]) -> None:
-    print(f"      {s['turns']} turns in {s['seconds']} s: {s['throughput_tps']} turns/s, p50 {s['p50_ms']} ms, "
-          f"p99 {s['p99_ms']} ms, errors {s['errors']}, path hits {s['path_hits']}/{s['path_expected']}",
-          flush=True)
+    print(f"      {bot}: {s['turns']} turns in {s['seconds']} s: {s['throughput_tps']} turns/s, p50 {s['p50_ms']} ms, "
+          f"p99 {s['p99_ms']} ms, errors {s['errors']}, path hits {s['path_hits']}/{s['path_expected']}", flush=True)
 
 
-def bench_starter(workdir: Path, budget: Budget, run_id: str) -> dict[str, Any]:
+def prepare_starter(workdir: Path) -> Contender:
+    """`rasa init` in `workdir`, a timed `rasa train --force`, then the starter bot started."""
     project = workdir / "starter"
     project.mkdir(parents=True)
     env = dict(os.environ, RASA_CACHE_DIRECTORY=str(workdir / "cache-starter"))
@@ -532,16 +587,13 @@ def bench_starter(workdir: Path, budget: Budget, run_id: str) -> dict[str, Any]:
     bot = StarterBot(project, model, workdir)
     print("==> starter: starting Redis + Rasa server", flush=True)
     bot.start()
-    try:
-        result = measure(bot, convs.starter_mix(), budget, run_id)
-    finally:
-        _uninterrupted(bot.stop)
-    result.update(model=str(model), training_seconds=round(train_seconds, 1), init_seconds=round(init_seconds, 1),
-                  mean_turns_per_conversation=round(convs.mean_turns(convs.starter_mix()), 2))
-    return result
+    return Contender(bot, convs.starter_mix(), {
+        "model": str(model), "training_seconds": round(train_seconds, 1), "init_seconds": round(init_seconds, 1),
+        "mean_turns_per_conversation": round(convs.mean_turns(convs.starter_mix()), 2)})
 
 
-def bench_ours(model: Path, workdir: Path, budget: Budget, run_id: str, train: bool) -> dict[str, Any]:
+def prepare_ours(model: Path, workdir: Path, train: bool) -> Contender:
+    """Optionally a timed `rasa train --force` of our project, then our bot started as `make run` does."""
     train_seconds = None
     if train:
         out = workdir / "train-ours"
@@ -556,14 +608,14 @@ def bench_ours(model: Path, workdir: Path, budget: Budget, run_id: str, train: b
     bot.start()
     try:
         orders = convs.load_orders(bot.stack.shop_db)
-        print(f"    {len(orders)} seeded orders for the order checks", flush=True)
-        mix = convs.shop_mix(orders)
-        result = measure(bot, mix, budget, run_id)
-    finally:
+    except BaseException:
         _uninterrupted(bot.stop)
-    result.update(model=str(model), training_seconds=round(train_seconds, 1) if train_seconds else None,
-                  mean_turns_per_conversation=round(convs.mean_turns(mix), 2))
-    return result
+        raise
+    print(f"    {len(orders)} seeded orders for the order checks", flush=True)
+    mix = convs.shop_mix(orders)
+    return Contender(bot, mix, {
+        "model": str(model), "training_seconds": round(train_seconds, 1) if train_seconds else None,
+        "mean_turns_per_conversation": round(convs.mean_turns(mix), 2)})
 
 
 # --------------------------------------------------------------------------- report
@@ -620,6 +672,19 @@ def _phase_totals(result: Optional[dict[str, Any]], key: str) -> Optional[str | 
     hits = sum(p.get("path_hits", 0) for p in phases)
     expected = sum(p.get("path_expected", 0) for p in phases)
     return f"{hits}/{expected}" if expected else "-"
+
+
+def paired_round_notes(ours: Optional[dict[str, Any]], starter: Optional[dict[str, Any]]) -> list[str]:
+    """Ours/starter throughput ratio of each round: how much of a difference is the machine's noise."""
+    notes = []
+    for name in ("c1", f"c{HIGH_CONCURRENCY}"):
+        pairs = zip(_get(ours, "rounds", name) or [], _get(starter, "rounds", name) or [])
+        ratios = [round(a["throughput_tps"] / b["throughput_tps"], 2) for a, b in pairs
+                  if a.get("throughput_tps") and b.get("throughput_tps")]
+        if ratios:
+            notes.append(f"{name} throughput ours/starter by round: {', '.join(map(str, ratios))} "
+                         f"(median {statistics.median(ratios):.2f})")
+    return notes
 
 
 def _fmt(value: Any) -> str:
@@ -697,28 +762,33 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     notes: list[str] = []
     failed: list[str] = []
 
-    def attempt(name: str, run: Callable[[], dict[str, Any]]) -> Optional[dict[str, Any]]:
+    def attempt(name: str, run: Callable[[], Any]) -> Any:
         try:
             return run()
         except (RuntimeError, OSError, ValueError, subprocess.SubprocessError) as error:
             failed.append(name)
-            notes.append(f"{name} bot failed: {str(error).splitlines()[0]}")
-            print(f"!! {name} bot failed: {error}", file=sys.stderr, flush=True)
+            notes.append(f"{name} failed: {str(error).splitlines()[0]}")
+            print(f"!! {name} failed: {error}", file=sys.stderr, flush=True)
             return None
 
     started = time.monotonic()
     original_sigint = signal.getsignal(signal.SIGINT)
+    contenders: list[Contender] = []
     try:
         if args.only != "ours":
-            starter = attempt("starter", lambda: bench_starter(workdir, budget, run_id))
+            contender = attempt("starter", lambda: prepare_starter(workdir))
+            contenders += [contender] if contender else []
         if args.only != "starter":
             if args.model.exists():
-                ours = attempt("ours", lambda: bench_ours(args.model, workdir, budget, run_id, args.train))
-                if ours and not args.train:
+                contender = attempt("ours", lambda: prepare_ours(args.model, workdir, args.train))
+                contenders += [contender] if contender else []
+                if contender and not args.train:
                     notes.append("our training time was not measured: pass --train to time a full `rasa train`")
             else:
                 notes.append(f"no model at {args.model}: run `make model` (python -m bot.tools.train) first")
                 print(f"!! {notes[-1]}; reporting the starter bot only", flush=True)
+        results = (attempt("load", lambda: measure(contenders, budget, run_id)) if contenders else None) or {}
+        ours, starter = results.get("ours"), results.get("starter")
     except KeyboardInterrupt:
         print("\n!! interrupted; stopped everything", file=sys.stderr, flush=True)
         failed.append("interrupted")
@@ -726,6 +796,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for contender in contenders:
+            _uninterrupted(contender.bot.stop)
         if failed or args.keep:
             print(f"    work directory with logs kept: {workdir}", file=sys.stderr, flush=True)
         else:
@@ -734,6 +806,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     rows = build_rows(ours, starter)
     print_table(rows)
+    notes += paired_round_notes(ours, starter)
     for note in notes:
         print(f"note: {note}")
     meta["seconds"] = round(time.monotonic() - started, 1)

@@ -32,6 +32,7 @@ from rasa.shared.core.events import Event
 from rasa.shared.nlu.training_data.features import Features
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.utils.common import all_subclasses
+# scipy's own index-dtype and upcast rules, so the result matches hstack's (scipy is pinned in the lock).
 from scipy.sparse._sputils import get_index_dtype, upcast
 
 _installed = False
@@ -120,9 +121,9 @@ def combine_features(features: Sequence[Features], featurizers: list[str]) -> Op
     index_dtype = get_index_dtype(maxval=max(shape))
     data = np.concatenate([b.data for b in blocks]).astype(upcast(*(b.dtype for b in blocks)), copy=False)
     row = np.concatenate([b.row for b in blocks]).astype(index_dtype, copy=False)
-    col = np.concatenate([b.col.astype(index_dtype) + offset for b, offset in zip(blocks, offsets[:-1])])
+    col = np.concatenate([b.col + offset for b, offset in zip(blocks, offsets[:-1])]).astype(index_dtype, copy=False)
     first = features[0]
-    combined = scipy.sparse.coo_matrix((data, (row, col.astype(index_dtype, copy=False))), shape=shape)
+    combined = scipy.sparse.coo_matrix((data, (row, col)), shape=shape)
     return Features(combined, first.type, first.attribute, featurizers)
 
 
