@@ -10,9 +10,7 @@ from rasa_sdk.events import EventType, SlotSet
 
 from bot.shop import open_backend
 from bot.shop.backend import ShopBackend
-from bot.shop.models import Order, OrderItem, Product
-
-ORDER_NO = re.compile(r"(?<!\d)26\d{14}(?!\d)")
+from bot.shop.models import ORDER_NO, Order, OrderItem, Product
 DIGIT_RUN = re.compile(r"\d+")
 
 

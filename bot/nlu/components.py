@@ -10,7 +10,7 @@
 - `NumberAnswerClassifier` classifies a message made only of digits (a size,
   a quantity, a pasted order number, the last four phone digits) as `inform`,
   whatever the n-grams inside it suggest: "2611038862104557" contains "886",
-  shoppers' "bye"; only the bye codes themselves (88, 886) stay goodbye.
+  shoppers' "bye"; only the bye codes themselves (88, 886, 888) stay goodbye.
 - `FaqResponseSelector` is Rasa's ResponseSelector that only ranks answers for
   messages classified as the FAQ retrieval intent; for every other message its
   answer was computed and never used (about a tenth of a turn's CPU).
@@ -48,6 +48,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from bot.nlu.assets import load_jieba_dictionary
 from bot.nlu.normalize import keeps_offsets, normalize_text
 from bot.nlu.sentence_encoder import ENCODER
+from bot.shop.models import ORDER_NO
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +171,6 @@ class E5SentenceFeaturizer(DenseFeaturizer, GraphComponent):
 
 # Digits with the separators people type between groups ("2611 0388 6210 4557").
 _DIGITS_ONLY = re.compile(r"[\d\s\-,.，。、]+")
-_ORDER_NO = re.compile(r"(?<!\d)26\d{14}(?!\d)")
 _PHONE_LAST4 = re.compile(r"(?<!\d)\d{4}(?!\d)")
 
 
@@ -207,12 +207,12 @@ class NumberAnswerClassifier(GraphComponent):
     ) -> "NumberAnswerClassifier":
         return cls(config, execution_context.node_name)
 
-    def is_number_answer(self, text: Text) -> bool:
-        """True when `text` holds only digits and separators, and its digits are not a bye code."""
+    def answer_digits(self, text: Text) -> Optional[Text]:
+        """The digits of `text` when it holds only digits and separators and is not a bye code."""
         if not _DIGITS_ONLY.fullmatch(text):
-            return False
+            return None
         digits = re.sub(r"\D", "", text)
-        return bool(digits) and not self._keep.fullmatch(digits)
+        return digits if digits and not self._keep.fullmatch(digits) else None
 
     def _entity(self, entity: Text, value: Text, start: int, end: int) -> Dict[Text, Any]:
         return {
@@ -223,11 +223,10 @@ class NumberAnswerClassifier(GraphComponent):
             EXTRACTOR: self._name,
         }
 
-    def _tag(self, message: Message, text: Text) -> None:
+    def _tag(self, message: Message, text: Text, digits: Text) -> None:
         entities = list(message.get(ENTITIES) or [])
         numbers = [e for e in entities if e.get(ENTITY_ATTRIBUTE_TYPE) in ("order_id", "phone_last4")]
-        digits = re.sub(r"\D", "", text)
-        if _ORDER_NO.fullmatch(digits):
+        if ORDER_NO.fullmatch(digits):
             # One order number, maybe typed in groups ("2611 0388 6210 4557"):
             # whatever DIET tagged inside it is a fragment of it.
             if [e.get(ENTITY_ATTRIBUTE_VALUE) for e in numbers] == [digits]:
@@ -238,13 +237,14 @@ class NumberAnswerClassifier(GraphComponent):
         elif _PHONE_LAST4.fullmatch(digits):
             entities.append(self._entity("phone_last4", digits, 0, len(text)))
         else:
-            entities += [self._entity("order_id", m.group(), m.start(), m.end()) for m in _ORDER_NO.finditer(text)]
+            entities += [self._entity("order_id", m.group(), m.start(), m.end()) for m in ORDER_NO.finditer(text)]
         message.set(ENTITIES, entities, add_to_output=True)
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
             text = message.get(TEXT)
-            if not isinstance(text, str) or not self.is_number_answer(text):
+            digits = self.answer_digits(text) if isinstance(text, str) else None
+            if digits is None:
                 continue
             previous = message.get(INTENT) or {}
             if previous.get(INTENT_NAME_KEY) != self._intent:
@@ -259,7 +259,7 @@ class NumberAnswerClassifier(GraphComponent):
                 [top] + [{**r, PREDICTED_CONFIDENCE_KEY: 0.0} for r in ranking],
                 add_to_output=True,
             )
-            self._tag(message, text)
+            self._tag(message, text, digits)
         return messages
 
 

@@ -1,6 +1,7 @@
 """Plain data records the shop backend hands to actions. No behaviour, no I/O."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -21,6 +22,10 @@ class OrderStatus(str, Enum):
     def label(self) -> str:
         return ORDER_STATUS_LABELS[self]
 
+
+# An order number as shoppers paste it: 16 digits starting with 26 (the seed's format),
+# found inside other text. Lookarounds instead of \b: it is usually glued to Chinese.
+ORDER_NO = re.compile(r"(?<!\d)26\d{14}(?!\d)")
 
 ORDER_STATUS_LABELS = {
     OrderStatus.PENDING_PAYMENT: "待付款",
