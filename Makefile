@@ -3,7 +3,7 @@ PY := .venv/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup assets model run test test-fast validate eval-nlu bench clean
+.PHONY: setup assets model run lint test test-fast validate eval-nlu bench clean
 
 setup:            ## virtual environment from bot/requirements.lock (Python 3.10 via pyenv)
 	@bash bot/tools/setup.sh
@@ -16,16 +16,20 @@ model: assets     ## train when data or config changed (fingerprint in models/)
 	@$(PY) -m bot.tools.train
 
 run: model        ## Redis + action server + Rasa + web chat; Ctrl-C stops all
-	@$(PY) -m bot.runner
+	@$(PY) -m bot.runtime.runner
 
 validate: assets  ## Rasa's data checks (unexplained warnings fail), lookups, test set kept apart from training data
-	@$(PY) -m pytest -q tests/test_rasa_cli.py tests/test_nlu_data.py -k "validates or lookup or test_message or enough"
+	@$(PY) -m pytest -q tests/data -k "validates or lookup or test_message or enough or share_no_message or realistic_set"
 
-test: model       ## the whole suite: pytest (backend, actions, REST, browser) and Rasa's checks
+lint: setup       ## ruff (lint, import order) and mypy (types), settings in pyproject.toml
+	@$(PY) -m ruff check .
+	@$(PY) -m mypy
+
+test: lint model  ## the whole suite: lint and types, pytest (units, actions, stack, browser), Rasa's checks
 	@bash bot/tools/system_deps.sh
 	@$(PY) -m pytest tests
 
-test-fast: assets ## tests that need no trained model or browser
+test-fast: assets ## tests that need no trained model, servers or browser
 	@$(PY) -m pytest tests -m "not stack and not browser and not model"
 
 eval-nlu: model   ## intent macro-F1 / entity F1 on tests/nlu, with and without the e5 featurizer

@@ -14,17 +14,20 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import backend, entity_values, item_by_sku, yuan
+from actions.common import backend, entity_values, product_of, yuan
 from actions.verification import OrderFormValidation, block, describe_order, reset_flow
 from bot.shop import after_sales
 from bot.shop.models import Order, OrderItem, OrderStatus, TicketKind
+from bot.shop.policy import REFUND_WORKING_DAYS, REPAIR_PICKUP_WORKING_DAYS, SEND_BACK_DAYS, SHIP_WITHIN_HOURS
 
 AFTER_DELIVERY = {OrderStatus.DELIVERED, OrderStatus.COMPLETED}
 _ORDINAL = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
 _INDEX = re.compile(r"第?\s*([1-9一二两三四五])\s*(?:个|件|款|项)?")
 MAX_TEXT = 200
 
-CONDITION_LABELS = {"unused": "未拆封/未使用", "used": "已拆封或使用过", "defective": "有质量问题"}
+CONDITION_LABELS = {
+    after_sales.UNUSED: "未拆封/未使用", after_sales.USED: "已拆封或使用过", after_sales.QUALITY: "有质量问题",
+}
 
 
 def now() -> datetime:
@@ -32,15 +35,14 @@ def now() -> datetime:
 
 
 def condition_of(text: str) -> Optional[str]:
-    """The form's item_condition code ("defective", "used", "unused") for free text, None when unclear."""
-    condition = after_sales.detect_condition(text)
-    return "defective" if condition == after_sales.QUALITY else condition
+    """The form's item_condition code (after_sales.QUALITY, USED, UNUSED) for free text, None when unclear."""
+    return after_sales.detect_condition(text)
 
 
 def pick_item(order: Order, value: Any) -> Optional[OrderItem]:
     """The order line a shopper means: SKU from a button, "第2件", or part of the product name."""
     text = str(value or "").strip()
-    item = item_by_sku(order, text)
+    item = order.item_by_sku(text)
     if item:
         return item
     index = _INDEX.fullmatch(text) or _INDEX.search(text)
@@ -49,12 +51,21 @@ def pick_item(order: Order, value: Any) -> Optional[OrderItem]:
         number = int(raw) if raw.isdigit() else _ORDINAL[raw]
         if 1 <= number <= len(order.items):
             return order.items[number - 1]
-    for item in order.items:
-        product = backend().get_product(item.product_id)
-        words = [item.product_name] + ([product.type_name, product.brand] if product else [])
-        if any(word and (word in text or text in word) for word in words if len(text) >= 2):
-            return item
-    return None
+    if len(text) < 2:
+        return None
+    # The line whose name says most: its full name, then its product type, then only its brand.
+    scored = []
+    for line in order.items:
+        product = product_of(line)
+        words = ((3, line.product_name), (2, product.type_name), (1, product.brand))
+        score = max((weight for weight, word in words if word and (word in text or text in word)), default=0)
+        if score:
+            scored.append((score, line))
+    if not scored:
+        return None
+    best = max(score for score, _ in scored)
+    lines = [line for score, line in scored if score == best]
+    return lines[0] if len(lines) == 1 else None
 
 
 def _verified(tracker: Tracker) -> Optional[Order]:
@@ -144,10 +155,10 @@ class ValidateReturnForm(AfterDeliveryValidation):
             dispatcher.utter_message(text="商品是没拆封、已经用过，还是有质量问题呢？点下面的按钮选一下就好。")
             return {"item_condition": None}
         order = _verified(tracker)
-        item = item_by_sku(order, tracker.get_slot("order_item")) if order else None
+        item = order.item_by_sku(tracker.get_slot("order_item")) if order else None
         if order is None or item is None:
             return {"item_condition": condition}
-        product = backend().get_product(item.product_id)
+        product = product_of(item)
         decision = after_sales.can_return(order, item, product, now(), condition)
         if not decision.allowed:
             dispatcher.utter_message(text=decision.reason)
@@ -166,22 +177,22 @@ class ActionSubmitReturn(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         order = _verified(tracker)
-        item = item_by_sku(order, tracker.get_slot("order_item")) if order else None
+        item = order.item_by_sku(tracker.get_slot("order_item")) if order else None
         if tracker.get_slot("flow_blocked") or order is None or item is None:
             return reset_flow()
         condition = tracker.get_slot("item_condition")
         reason = tracker.get_slot("return_reason")
-        refund = after_sales.refund_amount(order, item, reason=condition if condition == "defective" else reason or "")
+        refund = after_sales.refund_amount(order, item, reason=condition if condition == after_sales.QUALITY else reason or "")
         ticket = backend().create_ticket(
             TicketKind.RETURN, order_no=order.order_no,
             details={"sku": item.sku, "product": item.product_name, "condition": condition, "reason": reason,
                      "refund_amount": refund.amount, "channel": tracker.get_latest_input_channel()},
         )
-        who_pays = "商家承担退货运费" if condition == "defective" else "退货运费由您承担（有运费险的会自动理赔）"
+        who_pays = "商家承担退货运费" if condition == after_sales.QUALITY else "退货运费由您承担（有运费险的会自动理赔）"
         dispatcher.utter_message(
             text=f"退货申请已提交✅ 工单号：{ticket.ticket_no}，状态：待审核。\n"
             f"商品：{item.product_name}（{item.colour} {item.size}）\n预计退款：{yuan(refund.amount)}（{refund.explanation}）\n"
-            f"请在7天内寄回，{who_pays}。审核通过后1-3个工作日原路退款。"
+            f"请在{SEND_BACK_DAYS}天内寄回，{who_pays}。审核通过后{REFUND_WORKING_DAYS}个工作日原路退款。"
         )
         return reset_flow()
 
@@ -197,10 +208,10 @@ class ValidateExchangeForm(AfterDeliveryValidation):
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> dict[str, Any]:
         order = _verified(tracker)
-        item = item_by_sku(order, tracker.get_slot("order_item")) if order else None
+        item = order.item_by_sku(tracker.get_slot("order_item")) if order else None
         if order is None or item is None:
             return {"exchange_target": None}
-        product = backend().get_product(item.product_id)
+        product = product_of(item)
         text = str(slot_value or "")
         colours = sorted({v.colour for v in product.variants})
         sizes = sorted({v.size for v in product.variants})
@@ -233,7 +244,7 @@ class ActionSubmitExchange(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         order = _verified(tracker)
-        item = item_by_sku(order, tracker.get_slot("order_item")) if order else None
+        item = order.item_by_sku(tracker.get_slot("order_item")) if order else None
         target = tracker.get_slot("exchange_target") or ""
         if tracker.get_slot("flow_blocked") or order is None or item is None or "|" not in target:
             return reset_flow()
@@ -246,7 +257,7 @@ class ActionSubmitExchange(Action):
         dispatcher.utter_message(
             text=f"换货申请已提交✅ 工单号：{ticket.ticket_no}，状态：待审核。\n"
             f"{item.product_name}：{item.colour} {item.size} → {colour} {size}\n"
-            "请把原商品寄回（保持吊牌完好），仓库收到后48小时内发出新商品。"
+            f"请把原商品寄回（保持吊牌完好），仓库收到后{SHIP_WITHIN_HOURS}小时内发出新商品。"
         )
         return reset_flow()
 
@@ -259,8 +270,8 @@ class ValidateRefundForm(OrderFormValidation):
     def on_verified(self, order: Order, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
         hints = {
             OrderStatus.PENDING_PAYMENT: "订单还没付款，不会扣钱的，不想要直接取消就行。",
-            OrderStatus.CANCELLED: "订单已经取消了，如已付款，款项会在1-3个工作日原路退回。",
-            OrderStatus.REFUNDING: "这个订单正在退款中，一般1-3个工作日到账，请耐心等一下。",
+            OrderStatus.CANCELLED: f"订单已经取消了，如已付款，款项会在{REFUND_WORKING_DAYS}个工作日原路退回。",
+            OrderStatus.REFUNDING: f"这个订单正在退款中，一般{REFUND_WORKING_DAYS}个工作日到账，请耐心等一下。",
             OrderStatus.REFUNDED: "这个订单已经退款完成，请查看原支付账户（银行卡可能有1-2天延迟）。",
             OrderStatus.SHIPPED: "包裹已经发出，可以拒收；商家收到退件后会为您退款。签收后也可以申请退货退款。",
         }
@@ -292,7 +303,7 @@ class ActionSubmitRefund(Action):
         )
         dispatcher.utter_message(
             text=f"退款申请已提交✅ 工单号：{ticket.ticket_no}，状态：待审核。\n"
-            f"退款金额：{yuan(refund.amount)}（{refund.explanation}）\n审核通过后1-3个工作日原路退回。"
+            f"退款金额：{yuan(refund.amount)}（{refund.explanation}）\n审核通过后{REFUND_WORKING_DAYS}个工作日原路退回。"
         )
         return reset_flow()
 
@@ -306,7 +317,7 @@ class ValidateRepairForm(AfterDeliveryValidation):
 
     def check_item(self, order: Order, item: OrderItem, dispatcher: CollectingDispatcher,
                    tracker: Tracker) -> dict[str, Any]:
-        decision = after_sales.can_repair(order, item, backend().get_product(item.product_id), now())
+        decision = after_sales.can_repair(order, item, product_of(item), now())
         if not decision.allowed:
             dispatcher.utter_message(text=decision.reason)
             return {"flow_blocked": "repair_not_allowed"}
@@ -315,8 +326,8 @@ class ValidateRepairForm(AfterDeliveryValidation):
     def on_verified(self, order: Order, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
         events = super().on_verified(order, dispatcher, tracker)
         single = next((e for e in events if e.get("name") == "order_item"), None)
-        if single:
-            item = item_by_sku(order, single["value"])
+        item = order.item_by_sku(single["value"]) if single else None
+        if item is not None:
             blocked = self.check_item(order, item, dispatcher, tracker)
             events += [SlotSet(k, v) for k, v in blocked.items()]
         return events
@@ -333,7 +344,7 @@ class ActionSubmitRepair(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         order = _verified(tracker)
-        item = item_by_sku(order, tracker.get_slot("order_item")) if order else None
+        item = order.item_by_sku(tracker.get_slot("order_item")) if order else None
         if tracker.get_slot("flow_blocked") or order is None or item is None:
             return reset_flow()
         fault = tracker.get_slot("fault_description")
@@ -344,6 +355,6 @@ class ActionSubmitRepair(Action):
         )
         dispatcher.utter_message(
             text=f"维修申请已提交✅ 工单号：{ticket.ticket_no}，状态：待处理。\n商品：{item.product_name}\n故障：{fault}\n"
-            "保修期内免费维修，售后会在1个工作日内联系您安排上门取件。"
+            f"保修期内免费维修，售后会在{REPAIR_PICKUP_WORKING_DAYS}个工作日内联系您安排上门取件。"
         )
         return reset_flow()

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 from typing import Iterable, Optional
 
 from rasa_sdk import Tracker
@@ -10,19 +10,16 @@ from rasa_sdk.events import EventType, SlotSet
 
 from bot.shop import open_backend
 from bot.shop.backend import ShopBackend
-from bot.shop.models import ORDER_NO, Order, OrderItem, Product
-DIGIT_RUN = re.compile(r"\d+")
+from bot.shop.formatting import yuan
+from bot.shop.models import OrderItem, Product
+
+__all__ = ["yuan"]  # re-exported: actions format money the shop's way
 
 
-@lru_cache(maxsize=1)
+@cache
 def backend() -> ShopBackend:
     """The process-wide shop backend (SQLite by default, see bot.shop.open_backend)."""
     return open_backend()
-
-
-def yuan(amount: float) -> str:
-    """¥199 or ¥199.50: whole yuan without decimals, as shops print prices."""
-    return f"¥{amount:.0f}" if float(amount).is_integer() else f"¥{amount:.2f}"
 
 
 def entity_values(tracker: Tracker, entity: str) -> list[str]:
@@ -35,6 +32,36 @@ def entity_values(tracker: Tracker, entity: str) -> list[str]:
     return seen
 
 
+def first_entity(tracker: Tracker, entity: str) -> Optional[str]:
+    """The first value of an entity in the latest message, or None."""
+    values = entity_values(tracker, entity)
+    return values[0] if values else None
+
+
+# A number as shoppers write an amount: 300, 1,500, 99.9, with 千/万/k after it (2千, 1.5万, 3k).
+_AMOUNT = re.compile(r"(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*([千万kKwW])?")
+_MULTIPLIER = {"千": 1_000, "k": 1_000, "K": 1_000, "万": 10_000, "w": 10_000, "W": 10_000}
+
+
+def parse_amount(text: str) -> Optional[float]:
+    """The first money amount in `text`, in yuan ("2千" is 2000, "1,500元" is 1500); None when there is none."""
+    match = _AMOUNT.search(text)
+    if not match:
+        return None
+    whole, fraction, unit = match.groups()
+    value = float(whole.replace(",", "") + (fraction or ""))
+    return value * _MULTIPLIER.get(unit or "", 1)
+
+
+def amount_mentioned(tracker: Tracker) -> Optional[float]:
+    """The first money amount (an `amount` entity such as "300块") in the latest message, in yuan."""
+    for mention in entity_values(tracker, "amount"):
+        value = parse_amount(mention)
+        if value is not None:
+            return value
+    return None
+
+
 def latest_text(tracker: Tracker) -> str:
     return tracker.latest_message.get("text") or ""
 
@@ -42,12 +69,13 @@ def latest_text(tracker: Tracker) -> str:
 def current_product(tracker: Tracker) -> Optional[Product]:
     """The product the shopper means now: named in this message, else the one under discussion."""
     products = mentioned_products(tracker)
-    if products:
-        return products[0]
+    return products[0] if products else discussed_product(tracker)
+
+
+def discussed_product(tracker: Tracker) -> Optional[Product]:
+    """The product the conversation was about before this message (slot current_product_id)."""
     product_id = tracker.get_slot("current_product_id")
-    if product_id is not None:
-        return backend().get_product(int(product_id))
-    return None
+    return backend().get_product(int(product_id)) if product_id is not None else None
 
 
 def mentioned_products(tracker: Tracker) -> list[Product]:
@@ -68,21 +96,20 @@ def mentioned_products(tracker: Tracker) -> list[Product]:
     return found
 
 
+def product_of(item: OrderItem) -> Product:
+    """The catalog product of an order line (the shop keeps every product it ever sold)."""
+    product = backend().get_product(item.product_id)
+    if product is None:
+        raise LookupError(f"product {item.product_id} of order line {item.sku} is not in the shop")
+    return product
+
+
 def product_context(product: Product) -> list[EventType]:
     """Events that remember `product` as the one under discussion."""
     return [SlotSet("current_product_id", float(product.id))]
-
-
-def find_order_no(text: str) -> Optional[str]:
-    match = ORDER_NO.search(text or "")
-    return match.group(0) if match else None
 
 
 def order_items_text(items: Iterable[OrderItem]) -> str:
     return "\n".join(
         f"{i}. {item.product_name}（{item.colour} {item.size}）×{item.quantity}" for i, item in enumerate(items, 1)
     )
-
-
-def item_by_sku(order: Order, sku: Optional[str]) -> Optional[OrderItem]:
-    return next((item for item in order.items if item.sku == sku), None)

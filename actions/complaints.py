@@ -8,9 +8,10 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 
-from actions.common import backend, find_order_no, latest_text
+from actions.common import backend, latest_text
 from actions.verification import reset_flow
-from bot.complaint_triage import triage
+from bot.shop.complaint_triage import triage
+from bot.shop.identifiers import find_order_no
 from bot.shop.models import TicketKind
 
 # A complaint this short ("我要投诉") says nothing yet about what went wrong.

@@ -9,7 +9,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import backend, latest_text
 from actions.verification import reset_flow
-from bot.handoff import SERVICE_HOURS_TEXT, request_handoff
+from bot.handoff.hours import hours_text
+from bot.handoff.leave_message import request_handoff
 
 # What a suggestion button says for an intent the classifier thought possible.
 SUGGESTIONS = {
@@ -62,7 +63,8 @@ class ActionRequestHuman(Action):
             backend(), tracker.sender_id, reason="shopper_request", channel=tracker.get_latest_input_channel(),
             last_message=latest_text(tracker), order_no=tracker.get_slot("verified_order"),
         )
-        when = "人工客服会尽快联系您" if handoff.on_duty else f"现在是非工作时间（{SERVICE_HOURS_TEXT}），客服上班后第一时间回复您"
+        when = "人工客服会尽快联系您" if handoff.on_duty else (f"现在是非工作时间（人工客服{hours_text()}，法定节假日休息），"
+                 f"客服{handoff.next_opening}上班后第一时间回复您")
         dispatcher.utter_message(
             text=f"已为您登记人工服务，工单号：{handoff.ticket.ticket_no}。{when}。您也可以先把问题留言给我，会一并转给客服。"
         )

@@ -1,8 +1,7 @@
 """Orders: status and logistics look-ups, cancelling and changing an order."""
 from __future__ import annotations
 
-import re
-from typing import Any, Optional
+from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
@@ -11,16 +10,13 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.common import backend, order_items_text, yuan
 from actions.verification import OrderFormValidation, block, reset_flow
 from bot.shop import after_sales
+from bot.shop.identifiers import MOBILE_PHONE
 from bot.shop.models import Order
+from bot.shop.order_fields import FIELD_LABELS, canonical_field
+from bot.shop.policy import REFUND_WORKING_DAYS, SHIP_WITHIN_HOURS
 
-FIELD_WORDS = {
-    "address": ("地址", "收货", "address"),
-    "phone": ("电话", "手机", "号码", "phone"),
-    "delivery_time": ("时间", "送货", "配送", "周末", "晚上", "上午", "下午", "delivery"),
-}
-FIELD_LABELS = {"address": "收货地址", "phone": "联系电话", "delivery_time": "送货时间"}
-_MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
-
+# A verified order that vanished from the shop between two turns (deleted by the shop).
+ORDER_GONE = after_sales.Decision(False, "订单暂时查不到了，请稍后再试。")
 
 def order_summary(order: Order) -> str:
     lines = [f"订单 {order.order_no} 当前状态：{order.status.label}", order_items_text(order.items),
@@ -36,7 +32,7 @@ def order_summary(order: Order) -> str:
 def logistics_timeline(order: Order) -> str:
     if not order.events:
         if order.status.value in ("pending_payment", "paid"):
-            return f"订单 {order.order_no} 还没有发货（{order.status.label}），一般付款后48小时内发出，发货后就能看到物流啦。"
+            return f"订单 {order.order_no} 还没有发货（{order.status.label}），一般付款后{SHIP_WITHIN_HOURS}小时内发出，发货后就能看到物流啦。"
         return f"订单 {order.order_no}（{order.status.label}）暂时没有物流信息。"
     rows = [f"{e.at:%m-%d %H:%M} {e.location} {e.description}" for e in reversed(order.events)]
     head = f"订单 {order.order_no} 的物流（{order.carrier} {order.tracking_no}，{order.status.label}）："
@@ -93,26 +89,15 @@ class ActionSubmitCancelOrder(Action):
             dispatcher.utter_message(response="utter_cancel_kept")
             return reset_flow()
         order = backend().get_order(order_no)
-        decision = after_sales.can_cancel(order) if order else None
+        decision = after_sales.can_cancel(order) if order else ORDER_GONE
         if order is None or not decision.allowed:
-            dispatcher.utter_message(text=decision.reason if decision else "订单暂时查不到了，请稍后再试。")
+            dispatcher.utter_message(text=decision.reason)
             return reset_flow()
         backend().cancel_order(order_no, reason="shopper request via chat")
         paid = order.paid_at is not None
-        refund = f"，{yuan(order.total_paid)}会在1-3个工作日内原路退回" if paid else ""
+        refund = f"，{yuan(order.total_paid)}会在{REFUND_WORKING_DAYS}个工作日内原路退回" if paid else ""
         dispatcher.utter_message(text=f"订单 {order_no} 已取消{refund}。")
         return reset_flow()
-
-
-def field_of(value: Any, tracker: Tracker) -> Optional[str]:
-    """address / phone / delivery_time from an entity value or free text."""
-    text = str(value or "")
-    if text in FIELD_LABELS:
-        return text
-    for field, words in FIELD_WORDS.items():
-        if any(word in text for word in words):
-            return field
-    return None
 
 
 class ValidateModifyOrderForm(OrderFormValidation):
@@ -137,7 +122,7 @@ class ValidateModifyOrderForm(OrderFormValidation):
     def validate_order_field(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> dict[str, Any]:
-        field = field_of(slot_value, tracker)
+        field = canonical_field(slot_value)
         if field is None:
             dispatcher.utter_message(text="可以修改的是收货地址、联系电话或送货时间，您想改哪一项？")
             return {"order_field": None}
@@ -154,7 +139,7 @@ class ValidateModifyOrderForm(OrderFormValidation):
         text = str(slot_value or "").strip()
         field = tracker.get_slot("order_field")
         if field == "phone":
-            match = _MOBILE.search(text)
+            match = MOBILE_PHONE.search(text)
             if not match:
                 dispatcher.utter_message(text="手机号好像不对，请发11位的手机号码。")
                 return {"new_value": None}
@@ -177,9 +162,9 @@ class ActionSubmitModifyOrder(Action):
         if tracker.get_slot("flow_blocked") or not order_no or field not in FIELD_LABELS or not value:
             return reset_flow()
         order = backend().get_order(order_no)
-        decision = after_sales.can_modify(order, field) if order else None
+        decision = after_sales.can_modify(order, field) if order else ORDER_GONE
         if order is None or not decision.allowed:
-            dispatcher.utter_message(text=decision.reason if decision else "订单暂时查不到了，请稍后再试。")
+            dispatcher.utter_message(text=decision.reason)
             return reset_flow()
         changes = {"address": {"address": value}, "phone": {"phone": value},
                    "delivery_time": {"delivery_slot": value}}[field]

@@ -1,18 +1,27 @@
 """Product questions: details, price, stock by colour/size, usage, search, comparison."""
 from __future__ import annotations
 
-import re
 from typing import Any, Optional
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import backend, current_product, entity_values, mentioned_products, product_context, yuan
+from actions.common import (
+    amount_mentioned,
+    backend,
+    current_product,
+    discussed_product,
+    entity_values,
+    first_entity,
+    mentioned_products,
+    product_context,
+    yuan,
+)
 from bot.shop.models import Product
+from bot.shop.policy import NO_REASON_RETURN_DAYS, SHIP_WITHIN_HOURS
 
 ASK_WHICH_PRODUCT = "您问的是哪款商品呢？发一下商品名称就好，比如「小米手环」「耐克跑鞋」。"
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
 def _price_line(product: Product) -> str:
@@ -34,7 +43,7 @@ class ActionProductDetails(Action):
             return _ask_which(dispatcher)
         specs = "\n".join(f"· {key}：{value}" for key, value in product.specs.items())
         warranty = f"保修 {product.warranty_months} 个月" if product.warranty_months else "无保修服务"
-        returnable = "支持7天无理由退货" if product.returnable else "不支持7天无理由退货"
+        returnable = f"{'' if product.returnable else '不'}支持{NO_REASON_RETURN_DAYS}天无理由退货"
         dispatcher.utter_message(
             text=f"{product.name}（{product.category}）\n价格：{yuan(product.price)}\n{specs}\n{warranty}，{returnable}。"
         )
@@ -99,7 +108,7 @@ class ActionProductStock(Action):
             stock = product.stock_of(colour, size)
             wanted = " ".join(x for x in (colour, size) if x)
             if stock > 0:
-                dispatcher.utter_message(text=f"{product.name}（{wanted}）有货，库存 {stock} 件，现在下单48小时内发货～")
+                dispatcher.utter_message(text=f"{product.name}（{wanted}）有货，库存 {stock} 件，现在下单{SHIP_WITHIN_HOURS}小时内发货～")
             else:
                 alternatives = [v for v in product.variants if v.stock > 0]
                 hint = "、".join(f"{v.colour} {v.size}" for v in alternatives[:5])
@@ -128,23 +137,15 @@ class ActionProductUsage(Action):
         return product_context(product)
 
 
-def _budget(tracker: Tracker) -> Optional[float]:
-    for mention in entity_values(tracker, "amount"):
-        match = _NUMBER.search(mention)
-        if match:
-            return float(match.group(0))
-    return None
-
-
 class ActionSearchProducts(Action):
     def name(self) -> str:
         return "action_search_products"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
-        brand = (entity_values(tracker, "brand") or [None])[0]
-        category = (entity_values(tracker, "category") or [None])[0]
-        mention = (entity_values(tracker, "product") or [None])[0]
-        budget = _budget(tracker)
+        brand = first_entity(tracker, "brand")
+        category = first_entity(tracker, "category")
+        mention = first_entity(tracker, "product")
+        budget = amount_mentioned(tracker)
         found = backend().find_products(mention, brand=brand, category=category, max_price=budget, limit=5)
         if not found and (mention or brand or category):
             # Relax the budget before saying there is nothing.
@@ -169,7 +170,7 @@ class ActionCompareProducts(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         products = mentioned_products(tracker)
         if len(products) == 1:
-            other = current_product(tracker)
+            other = discussed_product(tracker)
             if other is not None and other.id != products[0].id:
                 products.append(other)
         if len(products) < 2:

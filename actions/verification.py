@@ -17,16 +17,13 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 
-from actions.common import ORDER_NO, backend, order_items_text
+from actions.common import backend, order_items_text
+from bot.shop.identifiers import DIGIT_GROUP_GAP, MOBILE_PHONE, ORDER_NO_FORMAT, PHONE_LAST4, find_order_no
 from bot.shop.models import Order
 
 VERIFIED = "verified"  # phone_last4 value once checked: the digits themselves are not kept
 MAX_VERIFY_FAILURES = 3
-_LAST4 = re.compile(r"(?<!\d)(\d{4})(?!\d)")
-_PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 _DIGITS = re.compile(r"\d{5,}")
-# Spaces or dashes between digit groups, as people copy numbers ("2611 0388 6210 4557").
-_DIGIT_GROUP_GAP = re.compile(r"(?<=\d)[ \-]+(?=\d)")
 
 # Slots every order flow clears when it ends; the verified order stays, so a
 # follow-up question about the same order needs no second check.
@@ -44,21 +41,21 @@ def reset_flow() -> list[EventType]:
 def parse_order_no(value: Any) -> tuple[Optional[str], str]:
     """(order number, problem): the number when well-formed, else a hint in Chinese."""
     text = str(value or "")
-    found = ORDER_NO.search(text) or ORDER_NO.search(_DIGIT_GROUP_GAP.sub("", text))
+    found = find_order_no(text)
     if found:
-        return found.group(0), ""
+        return found, ""
     digits = _DIGITS.search(text)
     if digits:
-        return None, f"「{digits.group(0)}」不是有效的订单号哦：订单号是以26开头的16位数字，可以在「我的订单」→订单详情里复制。"
-    return None, "没有识别到订单号～订单号是以26开头的16位数字，可以在「我的订单」→订单详情里复制。"
+        return None, f"「{digits.group(0)}」不是有效的订单号哦：订单号是{ORDER_NO_FORMAT}，可以在「我的订单」→订单详情里复制。"
+    return None, f"没有识别到订单号～订单号是{ORDER_NO_FORMAT}，可以在「我的订单」→订单详情里复制。"
 
 
 def parse_last4(value: Any) -> Optional[str]:
     text = str(value or "")
-    phone = _PHONE.search(text)
+    phone = MOBILE_PHONE.search(text) or MOBILE_PHONE.search(DIGIT_GROUP_GAP.sub("", text))
     if phone:
         return phone.group(0)[-4:]
-    found = _LAST4.search(text)
+    found = PHONE_LAST4.search(text)
     return found.group(1) if found else None
 
 

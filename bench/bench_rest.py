@@ -6,9 +6,9 @@
     python bench/bench_rest.py --train    # also time a full `rasa train` of our model (slow)
 
 Both bots serve REST with --enable-api, an auth token and CORS, each on a
-fresh embedded Redis. Ours is started by bot.runner.Stack exactly as `make run`
-does (Redis, action server, `python -m bot.rasa_server run` with our tracker
-store and bot.rasa_speedups); the starter is `rasa init --no-prompt` in a
+fresh embedded Redis. Ours is started by bot.runtime.runner.Stack exactly as `make run`
+does (Redis, action server, `python -m bot.dialogue.rasa_server run` with our tracker
+store and bot.dialogue.rasa_speedups); the starter is `rasa init --no-prompt` in a
 temporary directory, served by stock `rasa run` with Rasa's own
 RedisTrackerStore: the baseline is Rasa as it ships.
 Both bots run side by side. Each gets a warm-up; then scripted conversations
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -55,13 +56,13 @@ os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import aiohttp  # noqa: E402
+import conversations as convs  # noqa: E402
 import psutil  # noqa: E402
 import yaml  # noqa: E402
 
-import conversations as convs  # noqa: E402
 from bot.config import PROJECT_ROOT, load_settings  # noqa: E402
-from bot.redis_service import RedisServer, free_port, start_embedded  # noqa: E402
-from bot.runner import Stack, server_thread_env, wait_http  # noqa: E402
+from bot.runtime.redis_service import RedisServer, free_port, start_embedded  # noqa: E402
+from bot.runtime.runner import Stack, server_thread_env, wait_http  # noqa: E402
 
 PY = sys.executable
 REQUEST_TIMEOUT = 60.0  # seconds for one REST turn before it counts as an error
@@ -103,10 +104,8 @@ def _stop_group(process: subprocess.Popen, timeout: float = 15) -> None:
     try:
         process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         process.wait()
 
 
@@ -143,7 +142,7 @@ def timed_run(args: Sequence[str], cwd: Path, env: dict[str, str], log: Path, ti
 
 
 def server_env(redis_url: str) -> dict[str, str]:
-    """The environment bot.runner.Stack gives its Rasa server, for the starter bot."""
+    """The environment bot.runtime.runner.Stack gives its Rasa server, for the starter bot."""
     settings = load_settings()
     env = dict(os.environ)
     env.update(
@@ -168,15 +167,13 @@ def tree_rss(pid: Optional[int]) -> Optional[int]:
         return None
     total = 0
     for proc in procs:
-        try:
+        with contextlib.suppress(psutil.Error):
             total += proc.memory_info().rss
-        except psutil.Error:
-            pass
     return total
 
 
 class OursBot:
-    """The project's assistant, started exactly as `make run` does (bot.runner.Stack), without the web page."""
+    """The project's assistant, started exactly as `make run` does (bot.runtime.runner.Stack), without the web page."""
 
     name = "ours"
 
@@ -241,7 +238,7 @@ class StarterBot:
 
     def start(self) -> None:
         try:
-            # What Stack does with no REDIS_URL: bot.redis_service.start_embedded(<state>/redis).
+            # What Stack does with no REDIS_URL: bot.runtime.redis_service.start_embedded(<state>/redis).
             self.redis = start_embedded(self.workdir / "redis")
             # Rasa's stock RedisTrackerStore: the baseline is Rasa as it ships.
             redis_address = urlparse(self.redis.url)
@@ -332,7 +329,7 @@ class Phase:
             "slowest_turns_p50_ms": self.slowest(),
         }
 
-    def absorb(self, other: "Phase") -> None:
+    def absorb(self, other: Phase) -> None:
         """Add another round of the same phase."""
         self.latencies += other.latencies
         for kind, count in other.errors.items():
@@ -604,7 +601,7 @@ def prepare_ours(model: Path, workdir: Path, train: bool) -> Contender:
                                    "--force"], PROJECT_ROOT, env, workdir / "logs" / "ours-train.log")
         print(f"    trained in {train_seconds:.1f} s", flush=True)
     bot = OursBot(model, workdir / "ours")
-    print("==> ours: starting Redis + action server + Rasa server (bot.runner.Stack)", flush=True)
+    print("==> ours: starting Redis + action server + Rasa server (bot.runtime.runner.Stack)", flush=True)
     bot.start()
     try:
         orders = convs.load_orders(bot.stack.shop_db)

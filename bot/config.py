@@ -22,6 +22,8 @@ class Settings:
     rasa_port: int
     actions_port: int
     web_port: int
+    web_host: str  # where the web chat page listens
+    rasa_public_url: str  # Rasa's URL as a shopper's browser reaches it (the page's socket.io target)
     max_message_chars: int  # longer shopper messages get a polite "please shorten" answer
     max_body_bytes: int  # HTTP bodies above this are refused before parsing
 
@@ -36,6 +38,8 @@ def load_settings() -> Settings:
         rasa_port=_int("RASA_PORT", 5005),
         actions_port=_int("ACTIONS_PORT", 5055),
         web_port=_int("WEB_PORT", 8080),
+        web_host=os.environ.get("WEB_HOST", "0.0.0.0"),
+        rasa_public_url=os.environ.get("RASA_PUBLIC_URL") or f"http://localhost:{_int('RASA_PORT', 5005)}",
         max_message_chars=_int("MAX_MESSAGE_CHARS", 500),
         max_body_bytes=_int("MAX_BODY_BYTES", 64 * 1024),
     )

@@ -5,10 +5,10 @@ from typing import Any, Awaitable, Callable
 
 from rasa.core.channels.channel import UserMessage
 
-from bot.nlu.sentence_encoder import ENCODER
+from bot.nlu.encoder import ENCODER
 
 
 async def deliver(on_new_message: Callable[[UserMessage], Awaitable[Any]], message: UserMessage) -> None:
-    """Embed the text off the event loop first (see bot.nlu.sentence_encoder), then let Rasa handle it."""
+    """Embed the text off the event loop first (see bot.nlu.encoder), then let Rasa handle it."""
     async with ENCODER.turn(message.text if isinstance(message.text, str) else ""):
         await on_new_message(message)

@@ -8,7 +8,7 @@ conversation.
 from __future__ import annotations
 
 import json
-from typing import Any, Awaitable, Callable, Dict, Optional, Text
+from typing import Any, Awaitable, Callable, Dict, Optional
 
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
@@ -17,7 +17,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.config import load_settings
-from bot.message_guard import BadRequest, check_sender, screen_message
+from bot.guard.screening import BadRequest, check_sender, screen_message
 from connectors.deliver import deliver
 
 
@@ -42,14 +42,14 @@ class ShopRestInput(RestInput):
     """Rasa's REST channel, same URL and reply format, with request validation."""
 
     @classmethod
-    def name(cls) -> Text:
+    def name(cls) -> str:
         return "rest"
 
     def __init__(self, max_chars: Optional[int] = None) -> None:
         self.max_chars = max_chars or load_settings().max_message_chars
 
     @classmethod
-    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "ShopRestInput":
+    def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> ShopRestInput:
         return cls((credentials or {}).get("max_message_chars"))
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:

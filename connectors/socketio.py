@@ -3,7 +3,7 @@
 Written out rather than inherited from Rasa's SocketIOInput because that one
 does not await `enter_room` (a coroutine in python-socketio 5.x), so with
 session persistence the bot's answers never reach the page. Messages are
-screened like on every channel (bot.message_guard).
+screened like on every channel (bot.guard.screening).
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import inspect
 import json
 import logging
 import uuid
-from typing import Any, Awaitable, Callable, Dict, Optional, Text
+from typing import Any, Awaitable, Callable, Dict, Optional
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from rasa.core.channels.socketio import SocketBlueprint, SocketIOOutput
@@ -21,7 +21,7 @@ from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
 from bot.config import load_settings
-from bot.message_guard import BadRequest, screen_message
+from bot.guard.screening import BadRequest, screen_message
 from connectors.deliver import deliver
 
 logger = logging.getLogger(__name__)
@@ -31,11 +31,11 @@ class ShopSocketIOInput(InputChannel):
     """Web chat over Socket.IO, with conversations that survive a page reload."""
 
     @classmethod
-    def name(cls) -> Text:
+    def name(cls) -> str:
         return "socketio"
 
     @classmethod
-    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "ShopSocketIOInput":
+    def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> ShopSocketIOInput:
         credentials = credentials or {}
         return cls(
             user_message_evt=credentials.get("user_message_evt", "user_uttered"),

@@ -6,25 +6,18 @@ import json
 import urllib.request
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterator, Optional
 
 import pytest
 
 from bot.config import PROJECT_ROOT, load_settings
-from bot.runner import Stack
+from bot.runtime.runner import Stack
 from bot.shop import ensure_database
 from bot.shop.models import Order, OrderStatus
 from bot.shop.sqlite_backend import SqliteShopBackend
 from bot.tools.train import model_path
 
 MODEL = model_path(PROJECT_ROOT / "models")
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "stack: needs the running assistant (trained model, servers)")
-    config.addinivalue_line("markers", "browser: drives headless Chromium")
-    config.addinivalue_line("markers", "model: needs the trained model")
 
 
 @dataclass(frozen=True)

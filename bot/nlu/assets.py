@@ -15,7 +15,7 @@ import argparse
 import shutil
 import sys
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from bot.config import PROJECT_ROOT
 from bot.shop.catalog import ALL_COLOURS, CATEGORIES, COLOUR_SYNONYMS
@@ -89,12 +89,14 @@ def load_jieba_dictionary(path: Path = JIEBA_DICT) -> bool:
 
 def build_spacy_pipeline(vocab: dict[str, list[str]], target: Path = SPACY_DIR) -> None:
     import spacy
+    from spacy.pipeline import EntityRuler
 
     load_jieba_dictionary()
     nlp = spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "jieba"}}})
     ruler = nlp.add_pipe("entity_ruler", config={"phrase_matcher_attr": "LOWER", "overwrite_ents": True})
+    assert isinstance(ruler, EntityRuler)
     synonyms = {**COLOUR_SYNONYMS}
-    patterns = []
+    patterns: list[dict[str, Any]] = []
     for label, words in vocab.items():
         for word in words:
             pattern = {"label": label, "pattern": word}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import lru_cache
+from functools import cache
 
 from opencc import OpenCC
 
@@ -22,7 +22,7 @@ _WHITESPACE = re.compile(r"\s+")
 _PUNCT_RUN = re.compile(r"([^\w\s])\1+")
 
 
-@lru_cache(maxsize=1)
+@cache
 def _t2s() -> OpenCC:
     return OpenCC("t2s")
 

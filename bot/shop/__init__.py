@@ -8,6 +8,7 @@ Actions get a backend with `open_backend()` and never touch SQL:
 """
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Optional
 
@@ -26,10 +27,8 @@ def ensure_database(path: Optional[str | Path] = None) -> Path:
 
     db = Path(path) if path is not None else load_settings().shop_db
     if not db.exists():
-        try:
+        with contextlib.suppress(FileExistsError):  # another process seeded it in the meantime
             seed_database(db)
-        except FileExistsError:
-            pass  # another process seeded it in the meantime
     return db
 
 

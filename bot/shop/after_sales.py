@@ -3,27 +3,34 @@
 Pure functions over `Order`, `OrderItem` and `Product`: no I/O, no clock (callers pass
 `now`). Each answers with a `Decision` whose `reason` is ready to show the shopper.
 
-The shop's policy, in one place:
+The shop's policy (its numbers live in `bot.shop.policy`):
 - cancel: before shipping (待付款, 待发货);
 - change address or phone: before shipping; change delivery time: until delivered;
-- return without reason: within 7 days of delivery, product returnable, unused;
-- return for a quality problem: within 15 days of delivery, any product;
-- exchange colour/size: within 15 days of delivery, the new variant must be in stock;
+- return without reason: within NO_REASON_RETURN_DAYS of delivery, product returnable, unused;
+- return for a quality problem: within QUALITY_RETURN_DAYS of delivery, any product;
+- exchange colour/size: within EXCHANGE_DAYS of delivery, the new variant must be in stock;
 - refund: what was paid for the goods; shipping too when nothing shipped yet or for a quality problem;
 - repair: within the product's warranty months from delivery.
 """
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Optional
 
-from bot.shop.models import Order, OrderItem, OrderStatus, Product
+from dateutil.relativedelta import relativedelta
 
-NO_REASON_RETURN_DAYS = 7
-QUALITY_RETURN_DAYS = 15
-EXCHANGE_DAYS = 15
+from bot.shop.catalog import product_type
+from bot.shop.formatting import day, full_day, yuan
+from bot.shop.models import Order, OrderItem, OrderStatus, Product
+from bot.shop.order_fields import FIELD_LABELS, canonical_field
+from bot.shop.policy import (
+    EXCHANGE_DAYS,
+    NO_REASON_RETURN_DAYS,
+    QUALITY_RETURN_DAYS,
+    REFUND_WORKING_DAYS,
+    SEND_BACK_DAYS,
+)
 
 UNUSED, USED, QUALITY = "unused", "used", "quality"
 
@@ -38,14 +45,6 @@ _UNUSED_WORDS = (
 )
 _USED_WORDS = ("已使用", "用过", "用了", "穿过", "穿了", "试过", "已拆封", "拆", "洗过", "剪了吊牌", "used", "opened",
                "worn")
-
-_FIELDS = {
-    "address": "address", "地址": "address", "收货地址": "address",
-    "phone": "phone", "电话": "phone", "手机": "phone", "手机号": "phone", "联系电话": "phone",
-    "delivery_time": "delivery_time", "delivery_slot": "delivery_time", "配送时间": "delivery_time",
-    "送货时间": "delivery_time",
-}
-_FIELD_LABELS = {"address": "收货地址", "phone": "联系电话", "delivery_time": "配送时间"}
 
 
 @dataclass(frozen=True)
@@ -69,14 +68,12 @@ class RefundQuote:
 def detect_condition(text: Optional[str]) -> Optional[str]:
     """What a shopper says about the goods, as QUALITY, USED or UNUSED; None when the text does not say.
 
-    Takes free text ("鞋底开胶了", "吊牌还在") or the form's codes "defective", "used", "unused".
+    Takes free text ("鞋底开胶了", "吊牌还在") or the form's codes QUALITY, USED, UNUSED.
     Quality words win over the others ("没用几天就坏了" is a quality problem), and "not used"
     words are checked before "used" ones because they contain them (没拆 / 拆).
     """
     lowered = (text or "").strip().lower()
-    if lowered in (QUALITY, "defective"):
-        return QUALITY
-    if lowered in (UNUSED, USED):
+    if lowered in (QUALITY, UNUSED, USED):
         return lowered
     for condition, words in ((QUALITY, _QUALITY_WORDS), (UNUSED, _UNUSED_WORDS), (USED, _USED_WORDS)):
         if any(word in lowered for word in words):
@@ -91,36 +88,13 @@ def classify_condition(text: Optional[str]) -> str:
 
 def add_months(when: datetime, months: int) -> datetime:
     """The same day `months` later, clamped to the month's last day (1月31日 + 1 month = 2月28/29日)."""
-    month_index = when.month - 1 + months
-    year, month = when.year + month_index // 12, month_index % 12 + 1
-    return when.replace(year=year, month=month, day=min(when.day, calendar.monthrange(year, month)[1]))
-
-
-def _day(when: datetime) -> str:
-    return f"{when.month}月{when.day}日"
-
-
-def _full_day(when: datetime) -> str:
-    return f"{when.year}年{when.month}月{when.day}日"
-
-
-def _money(value: float) -> str:
-    return f"¥{value:.2f}"
+    return when + relativedelta(months=months)
 
 
 def _not_returnable_why(product: Product) -> str:
-    """Why a product has no 7-day no-reason return, in a few words."""
-    if product.category == "食品饮料" or product.type_name == "婴儿奶粉":
-        return "食品类商品关系到食品安全"
-    if product.category == "美妆护肤":
-        return "美妆护肤品属于个人护理用品，拆封后会影响二次销售"
-    if product.type_name in ("男士内裤", "纸尿裤"):
-        return "贴身卫生用品"
-    if product.type_name == "四件套":
-        return "床上用品属于贴身用品"
-    if product.type_name == "空调":
-        return "空调需要上门安装，安装后"
-    return "这类商品"
+    """Why a product has no 7-day no-reason return, in a few words (from its catalog type)."""
+    ptype = product_type(product.type_name)
+    return (ptype.no_return_reason if ptype else "") or "这类商品"
 
 
 def _status_blocks(order: Order, action: str) -> Optional[Decision]:
@@ -135,7 +109,7 @@ def _status_blocks(order: Order, action: str) -> Optional[Decision]:
     if status == OrderStatus.CANCELLED:
         return Decision(False, f"这个订单已经取消了，不需要{action}。")
     if status == OrderStatus.REFUNDING:
-        return Decision(False, "这个订单已经在退款中了，请耐心等待处理结果，一般1-3个工作日内完成。")
+        return Decision(False, f"这个订单已经在退款中了，请耐心等待处理结果，一般{REFUND_WORKING_DAYS}个工作日内完成。")
     if status == OrderStatus.REFUNDED:
         return Decision(False, "这个订单已经退款完成了，款项已原路退回。")
     if order.delivered_at is None:
@@ -164,7 +138,7 @@ def can_cancel(order: Order) -> Decision:
     if status == OrderStatus.PENDING_PAYMENT:
         return Decision(True, "订单还没付款，可以直接取消。")
     if status == OrderStatus.PAID:
-        return Decision(True, "订单还没发货，可以取消，货款会在1-3个工作日内原路退回。")
+        return Decision(True, f"订单还没发货，可以取消，货款会在{REFUND_WORKING_DAYS}个工作日内原路退回。")
     if status == OrderStatus.SHIPPED:
         return Decision(False, "订单已经发货了，不能直接取消。可以在派送时拒收，或者签收后申请退货退款。")
     if status in (OrderStatus.DELIVERED, OrderStatus.COMPLETED):
@@ -178,10 +152,10 @@ def can_cancel(order: Order) -> Decision:
 
 def can_modify(order: Order, field: str) -> Decision:
     """Address and phone can change before shipping; the delivery time until the parcel is delivered."""
-    key = _FIELDS.get((field or "").strip().lower())
+    key = canonical_field(field)
     if key is None:
-        return Decision(False, "目前只能修改收货地址、联系电话和配送时间哦。")
-    label = _FIELD_LABELS[key]
+        return Decision(False, f"目前只能修改{'、'.join(FIELD_LABELS.values())}哦。")
+    label = FIELD_LABELS[key]
     status = order.status
     if status in (OrderStatus.CANCELLED, OrderStatus.REFUNDING, OrderStatus.REFUNDED):
         return Decision(False, f"这个订单已经{status.label}，不能再修改{label}了。")
@@ -203,7 +177,7 @@ def can_return(order: Order, item: OrderItem, product: Product, now: datetime, c
     assert order.delivered_at is not None
     kind = classify_condition(condition)
     elapsed = now - order.delivered_at
-    signed = f"{_day(order.delivered_at)}签收，已经过去{_days_since(order.delivered_at, now)}天"
+    signed = f"{day(order.delivered_at)}签收，已经过去{_days_since(order.delivered_at, now)}天"
     if kind == QUALITY:
         if elapsed <= timedelta(days=QUALITY_RETURN_DAYS):
             return Decision(True, f"质量问题在签收后{QUALITY_RETURN_DAYS}天内可以退货，退回的运费由我们承担。"
@@ -212,17 +186,17 @@ def can_return(order: Order, item: OrderItem, product: Product, now: datetime, c
         return Decision(False, f"已经超过签收后{QUALITY_RETURN_DAYS}天的质量问题退货期了（{signed}）{repair}。"
                                "需要的话我可以帮您转人工客服再看看。")
     if not product.returnable:
-        return Decision(False, f"{_not_returnable_why(product)}，{product.name}不支持7天无理由退货。"
+        return Decision(False, f"{_not_returnable_why(product)}，{product.name}不支持{NO_REASON_RETURN_DAYS}天无理由退货。"
                                f"如果有质量问题，签收后{QUALITY_RETURN_DAYS}天内可以申请退货。")
     if kind == USED:
-        return Decision(False, "7天无理由退货需要商品未使用、不影响二次销售，已经使用或拆封的商品没法无理由退货。"
+        return Decision(False, f"{NO_REASON_RETURN_DAYS}天无理由退货需要商品未使用、不影响二次销售，已经使用或拆封的商品没法无理由退货。"
                                f"如果是质量问题，签收后{QUALITY_RETURN_DAYS}天内可以申请退货。")
     if elapsed > timedelta(days=NO_REASON_RETURN_DAYS):
         also = (f"如果有质量问题，签收后{QUALITY_RETURN_DAYS}天内仍可申请退货。"
                 if elapsed <= timedelta(days=QUALITY_RETURN_DAYS) else "")
         return Decision(False, f"已经超过签收后{NO_REASON_RETURN_DAYS}天的无理由退货期了（{signed}）。{also}")
     deadline = order.delivered_at + timedelta(days=NO_REASON_RETURN_DAYS)
-    return Decision(True, f"签收7天内且商品未使用，可以7天无理由退货（{_day(deadline)} {deadline:%H:%M}前申请）。"
+    return Decision(True, f"签收{NO_REASON_RETURN_DAYS}天内且商品未使用，可以{NO_REASON_RETURN_DAYS}天无理由退货（{day(deadline)} {deadline:%H:%M}前申请）。"
                           "请保持商品、吊牌和包装完好，退回运费由您承担，买了运费险的会自动理赔。")
 
 
@@ -235,7 +209,7 @@ def can_exchange(order: Order, item: OrderItem, product: Product, colour: Option
     assert order.delivered_at is not None
     kind = classify_condition(condition)
     if now - order.delivered_at > timedelta(days=EXCHANGE_DAYS):
-        return Decision(False, f"已经超过签收后{EXCHANGE_DAYS}天的换货期了（{_day(order.delivered_at)}签收）。"
+        return Decision(False, f"已经超过签收后{EXCHANGE_DAYS}天的换货期了（{day(order.delivered_at)}签收）。"
                                "如果是质量问题，可以联系人工客服帮您处理。")
     if kind != QUALITY and not product.returnable:
         return Decision(False, f"{_not_returnable_why(product)}，{product.name}没有质量问题的话不支持换货。")
@@ -259,7 +233,7 @@ def can_exchange(order: Order, item: OrderItem, product: Product, colour: Option
         others = f"目前有货的有：{'、'.join(in_stock)}。" if in_stock else "这款其他规格也都暂时缺货。"
         return Decision(False, f"{wanted}暂时缺货了，换不了。{others}也可以选择退货退款。")
     postage = "来回运费由我们承担" if kind == QUALITY else "寄回的运费由您承担，新商品我们包邮寄出"
-    return Decision(True, f"可以换成{wanted}，目前有货。请在7天内把原商品寄回，仓库收到后会尽快发出新商品，{postage}。")
+    return Decision(True, f"可以换成{wanted}，目前有货。请在{SEND_BACK_DAYS}天内把原商品寄回，仓库收到后会尽快发出新商品，{postage}。")
 
 
 def refund_amount(order: Order, item: Optional[OrderItem] = None, reason: str = "") -> RefundQuote:
@@ -285,18 +259,18 @@ def refund_amount(order: Order, item: Optional[OrderItem] = None, reason: str = 
     shipping = order.shipping_fee if refund_shipping else 0.0
     amount = round(goods + shipping, 2)
     if item is None:
-        parts = [f"订单商品实付 {_money(goods)}"]
+        parts = [f"订单商品实付 {yuan(goods)}"]
     else:
-        parts = [f"{item.product_name} 实付 {_money(item.unit_price)} × {item.quantity} 件 = {_money(goods)}"]
+        parts = [f"{item.product_name} 实付 {yuan(item.unit_price)} × {item.quantity} 件 = {yuan(goods)}"]
     if refund_shipping:
-        parts.append(f"运费 {_money(shipping)}（{'订单还没发货' if not shipped else '质量问题'}，运费一并退还）")
+        parts.append(f"运费 {yuan(shipping)}（{'订单还没发货' if not shipped else '质量问题'}，运费一并退还）")
     elif order.shipping_fee > 0 and not whole:
         parts.append("运费在整单退款时再退还")
     elif order.shipping_fee > 0:
-        parts.append(f"已发货的订单运费 {_money(order.shipping_fee)} 不退")
+        parts.append(f"已发货的订单运费 {yuan(order.shipping_fee)} 不退")
     if order.discount > 0:
         parts.append("下单时的优惠已按比例扣除")
-    return RefundQuote(amount, f"可退 {_money(amount)}：" + "；".join(parts) + "。款项原路退回，一般1-3个工作日到账。",
+    return RefundQuote(amount, f"可退 {yuan(amount)}：" + "；".join(parts) + f"。款项原路退回，一般{REFUND_WORKING_DAYS}个工作日到账。",
                        goods, shipping)
 
 
@@ -321,7 +295,7 @@ def can_repair(order: Order, item: OrderItem, product: Product, now: datetime) -
         return Decision(False, "商品还没签收，签收后使用中遇到问题再申请保修。")
     expiry = add_months(order.delivered_at, product.warranty_months)
     if now <= expiry:
-        return Decision(True, f"商品在{product.warranty_months}个月保修期内（保修到{_full_day(expiry)}），可以免费维修。"
+        return Decision(True, f"商品在{product.warranty_months}个月保修期内（保修到{full_day(expiry)}），可以免费维修。"
                               "请描述一下故障情况，我们会安排寄修或上门检测。")
-    return Decision(False, f"商品已经超过{product.warranty_months}个月的保修期（{_full_day(expiry)}到期），不能免费维修了，"
+    return Decision(False, f"商品已经超过{product.warranty_months}个月的保修期（{full_day(expiry)}到期），不能免费维修了，"
                            "可以申请付费维修，检测后会先报价，您确认后再修。")

@@ -20,13 +20,19 @@ class ProductType:
     colours: tuple[str, ...]
     sizes: tuple[str, ...] = ("均码",)
     warranty_months: int = 0
-    returnable: bool = True  # 7-day no-reason return allowed
+    # Why this type has no 7-day no-reason return, in words for the shopper; empty when it has one.
+    no_return_reason: str = ""
     aliases: tuple[str, ...] = ()
     # Which of the category's brands make this type; empty means all of them.
     brands: tuple[str, ...] = ()
     # Models only some brands make, as (model, (brand, ...)) pairs, e.g. ("Air Zoom", ("耐克",)).
     # A model not listed here is generic: every brand in `brands` makes it.
     model_brands: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @property
+    def returnable(self) -> bool:
+        """7-day no-reason return allowed."""
+        return not self.no_return_reason
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,13 @@ class Category:
     types: tuple[ProductType, ...]
     aliases: tuple[str, ...] = field(default=())
 
+
+# Why some goods have no 7-day no-reason return (shown to the shopper before "，<product>不支持…").
+FOOD = "食品类商品关系到食品安全"
+COSMETIC = "美妆护肤品属于个人护理用品，拆封后会影响二次销售"
+INTIMATE = "贴身卫生用品"
+BEDDING = "床上用品属于贴身用品"
+INSTALLED = "空调需要上门安装，安装后"
 
 CLOTHES_SIZES = ("S", "M", "L", "XL", "XXL")
 SHOE_SIZES = ("36", "37", "38", "39", "40", "41", "42", "43", "44")
@@ -107,7 +120,7 @@ CATEGORIES: tuple[Category, ...] = (
                         model_brands=(("V8", ("美的",)), ("X10 Pro", ("海尔",)), ("360 Vis Nav", ("戴森",)))),
             ProductType("豆浆机", ("1.2L 破壁",), (299, 699), ("白色",), warranty_months=12, brands=("九阳", "美的")),
             ProductType("空调", ("1.5匹 变频挂机", "3匹 立柜"), (2499, 6999), ("白色",), warranty_months=72,
-                        returnable=False, brands=("格力", "美的", "海尔")),
+                        no_return_reason=INSTALLED, brands=("格力", "美的", "海尔")),
         ),
         aliases=("家电", "电器"),
     ),
@@ -124,7 +137,7 @@ CATEGORIES: tuple[Category, ...] = (
                         brands=("优衣库", "海澜之家", "李宁")),
             ProductType("牛仔裤", ("直筒款", "修身款", "宽松款"), (149, 399), ("蓝色", "黑色"),
                         ("29", "30", "31", "32", "33", "34"), brands=("优衣库", "海澜之家")),
-            ProductType("男士内裤", ("莫代尔3条装",), (59, 99), ("黑色", "灰色"), CLOTHES_SIZES, returnable=False,
+            ProductType("男士内裤", ("莫代尔3条装",), (59, 99), ("黑色", "灰色"), CLOTHES_SIZES, no_return_reason=INTIMATE,
                         aliases=("内裤",), brands=("优衣库", "海澜之家")),
         ),
         aliases=("男士服装",),
@@ -174,22 +187,22 @@ CATEGORIES: tuple[Category, ...] = (
         (
             ProductType("精华液", ("小黑瓶 50ml", "红宝石 30ml", "双抗 30ml", "小棕瓶 50ml", "黑精华 30ml",
                                   "源力 30ml"), (199, 1099), ("标准装",),
-                        ("30ml", "50ml"), returnable=False, aliases=("精华",),
+                        ("30ml", "50ml"), no_return_reason=COSMETIC, aliases=("精华",),
                         model_brands=(("小黑瓶 50ml", ("兰蔻",)), ("红宝石 30ml", ("珀莱雅",)),
                                       ("双抗 30ml", ("珀莱雅",)), ("小棕瓶 50ml", ("雅诗兰黛",)),
                                       ("黑精华 30ml", ("欧莱雅",)), ("源力 30ml", ("珀莱雅",)))),
             ProductType("面霜", ("菁纯 50ml", "紫熨斗 30ml", "多效智妍 50ml", "复颜玻尿酸 50ml", "红宝石 50ml"), (299, 1599),
-                        ("标准装",), ("30ml", "50ml"), returnable=False,
+                        ("标准装",), ("30ml", "50ml"), no_return_reason=COSMETIC,
                         model_brands=(("菁纯 50ml", ("兰蔻",)), ("紫熨斗 30ml", ("欧莱雅",)),
                                       ("多效智妍 50ml", ("雅诗兰黛",)), ("复颜玻尿酸 50ml", ("欧莱雅",)),
                                       ("红宝石 50ml", ("珀莱雅",)))),
             ProductType("口红", ("小金条", "196 唇膏", "丝绒唇釉", "倾慕 333", "小细跟"), (99, 399),
-                        ("正红色", "豆沙色", "枫叶色"), returnable=False, aliases=("唇膏",),
+                        ("正红色", "豆沙色", "枫叶色"), no_return_reason=COSMETIC, aliases=("唇膏",),
                         model_brands=(("小金条", ("完美日记",)), ("196 唇膏", ("兰蔻",)),
                                       ("丝绒唇釉", ("完美日记", "欧莱雅")), ("倾慕 333", ("雅诗兰黛",)),
                                       ("小细跟", ("完美日记",)))),
             ProductType("防晒霜", ("小金瓶 SPF50", "清透防晒乳", "小白管 SPF50"), (99, 299), ("标准装",), ("40ml", "60ml"),
-                        returnable=False, aliases=("防晒",), brands=("欧莱雅", "珀莱雅", "完美日记", "兰蔻"),
+                        no_return_reason=COSMETIC, aliases=("防晒",), brands=("欧莱雅", "珀莱雅", "完美日记", "兰蔻"),
                         model_brands=(("小金瓶 SPF50", ("欧莱雅",)), ("小白管 SPF50", ("兰蔻",)))),
         ),
         aliases=("化妆品", "护肤品", "美妆"),
@@ -199,14 +212,14 @@ CATEGORIES: tuple[Category, ...] = (
         ("三只松鼠", "良品铺子", "伊利", "蒙牛", "农夫山泉"),
         (
             ProductType("坚果礼盒", ("每日坚果30包", "年货大礼包", "零食大礼包"), (59, 199), ("标准装",),
-                        returnable=False, aliases=("坚果", "零食礼盒"), brands=("三只松鼠", "良品铺子")),
+                        no_return_reason=FOOD, aliases=("坚果", "零食礼盒"), brands=("三只松鼠", "良品铺子")),
             ProductType("纯牛奶", ("250ml*24盒", "全脂 250ml*16盒", "金典 250ml*12盒", "特仑苏 250ml*12盒",
                                    "高钙 250ml*24盒"), (49, 89),
-                        ("标准装",), returnable=False, aliases=("牛奶",), brands=("伊利", "蒙牛"),
+                        ("标准装",), no_return_reason=FOOD, aliases=("牛奶",), brands=("伊利", "蒙牛"),
                         model_brands=(("金典 250ml*12盒", ("伊利",)), ("特仑苏 250ml*12盒", ("蒙牛",)))),
             ProductType("矿泉水", ("550ml*24瓶", "5L*4桶", "天然水 380ml*24瓶", "长白山 535ml*24瓶"), (29, 59), ("标准装",),
-                        returnable=False, brands=("农夫山泉",)),
-            ProductType("牛肉干", ("五香 200g", "麻辣 200g", "风干手撕 250g"), (39, 79), ("标准装",), returnable=False,
+                        no_return_reason=FOOD, brands=("农夫山泉",)),
+            ProductType("牛肉干", ("五香 200g", "麻辣 200g", "风干手撕 250g"), (39, 79), ("标准装",), no_return_reason=FOOD,
                         brands=("三只松鼠", "良品铺子")),
         ),
         aliases=("零食", "吃的", "食品"),
@@ -217,12 +230,12 @@ CATEGORIES: tuple[Category, ...] = (
         (
             ProductType("纸尿裤", ("一级帮 L码", "拉拉裤 XL码", "妙而舒 M码", "清新帮 M码", "黑金帮 L码", "妙而舒 L码"),
                         (99, 199), ("标准装",), ("S", "M", "L", "XL"),
-                        returnable=False, aliases=("尿不湿",), brands=("帮宝适", "花王"),
+                        no_return_reason=INTIMATE, aliases=("尿不湿",), brands=("帮宝适", "花王"),
                         model_brands=(("一级帮 L码", ("帮宝适",)), ("妙而舒 M码", ("花王",)),
                                       ("清新帮 M码", ("帮宝适",)), ("黑金帮 L码", ("帮宝适",)),
                                       ("妙而舒 L码", ("花王",)))),
             ProductType("婴儿奶粉", ("星飞帆 3段 700g", "飞帆 2段 900g", "星飞帆 1段 700g", "臻稚 1段 800g",
-                                    "星飞帆 2段 700g"), (199, 399), ("标准装",), returnable=False,
+                                    "星飞帆 2段 700g"), (199, 399), ("标准装",), no_return_reason=FOOD,
                         aliases=("奶粉",), brands=("飞鹤",)),
             ProductType("婴儿推车", ("轻便伞车", "高景观双向", "口袋车"), (599, 2599), ("灰色", "卡其色"),
                         warranty_months=12, aliases=("推车", "童车"), brands=("好孩子",)),
@@ -256,7 +269,7 @@ CATEGORIES: tuple[Category, ...] = (
                         aliases=("水杯", "杯子"), brands=("乐扣乐扣", "苏泊尔")),
             ProductType("四件套", ("纯棉 1.8m", "水洗棉 1.5m", "天丝 1.8m", "磨毛 1.5m"), (199, 699),
                         ("灰色", "蓝色", "粉色"), ("1.5m床", "1.8m床"),
-                        returnable=False, aliases=("床单被套", "床上用品"), brands=("水星家纺",)),
+                        no_return_reason=BEDDING, aliases=("床单被套", "床上用品"), brands=("水星家纺",)),
             ProductType("刀具套装", ("7件套",), (299, 1299), ("银色",), warranty_months=12, aliases=("菜刀", "刀"),
                         brands=("双立人", "苏泊尔")),
             ProductType("保鲜盒", ("10件套", "玻璃 3件套", "便当盒 2件套"), (49, 159), ("透明",), brands=("乐扣乐扣", "苏泊尔")),
@@ -356,3 +369,11 @@ def canonical_brand(text: str) -> str | None:
             if needle == brand.lower():
                 return brand
     return None
+
+
+def product_type(type_name: str) -> ProductType | None:
+    """The product type with this name, or None."""
+    return _TYPES.get(type_name)
+
+
+_TYPES: dict[str, ProductType] = {ptype.name: ptype for cat in CATEGORIES for ptype in cat.types}

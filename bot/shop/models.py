@@ -1,7 +1,6 @@
 """Plain data records the shop backend hands to actions. No behaviour, no I/O."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -22,10 +21,6 @@ class OrderStatus(str, Enum):
     def label(self) -> str:
         return ORDER_STATUS_LABELS[self]
 
-
-# An order number as shoppers paste it: 16 digits starting with 26 (the seed's format),
-# found inside other text. Lookarounds instead of \b: it is usually glued to Chinese.
-ORDER_NO = re.compile(r"(?<!\d)26\d{14}(?!\d)")
 
 ORDER_STATUS_LABELS = {
     OrderStatus.PENDING_PAYMENT: "待付款",
@@ -147,7 +142,8 @@ class Order:
         """What the shopper paid for the goods, without shipping."""
         return round(sum(i.unit_price * i.quantity for i in self.items), 2)
 
-    def item_by_sku(self, sku: str) -> Optional[OrderItem]:
+    def item_by_sku(self, sku: Optional[str]) -> Optional[OrderItem]:
+        """The order line with this SKU, or None."""
         return next((i for i in self.items if i.sku == sku), None)
 
 

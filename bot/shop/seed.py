@@ -24,7 +24,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Optional, Sequence
 
+from bot.shop import policy
 from bot.shop.catalog import ProductLine, product_lines
+from bot.shop.db_time import to_db_time
 from bot.shop.models import (
     Coupon,
     LogisticsEvent,
@@ -41,20 +43,9 @@ DEFAULT_SEED = 7
 ORDER_COUNT = 2400
 ORDER_DAYS = 120
 CUSTOMER_COUNT = 900
-FREE_SHIPPING_THRESHOLD = 99.0
-SHIPPING_FEE = 10.0
 PAYMENT_TIMEOUT = timedelta(hours=24)  # unpaid orders are cancelled after this
 AUTO_CONFIRM = timedelta(days=10)  # delivered orders complete automatically after this
 CARRIERS = ("顺丰速运", "中通快递", "圆通速递", "京东物流", "韵达快递")
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-
-
-def to_db_time(value: Optional[datetime]) -> Optional[str]:
-    return value.strftime(TIME_FORMAT) if value is not None else None
-
-
-def from_db_time(value: Optional[str]) -> Optional[datetime]:
-    return datetime.strptime(value, TIME_FORMAT) if value else None
 
 
 # --------------------------------------------------------------------------- products
@@ -101,7 +92,7 @@ def _specs_for(line: ProductLine, rng: random.Random, sizes: Sequence[str]) -> d
     if len(sizes) > 1 and chart is None:
         specs["可选规格"] = " / ".join(sizes)
     specs["保修"] = f"{line.type.warranty_months}个月" if line.type.warranty_months else "不提供保修，质量问题签收15天内可退换"
-    specs["7天无理由退货"] = "支持（商品未使用、不影响二次销售）" if line.type.returnable else "不支持"
+    specs[f"{policy.NO_REASON_RETURN_DAYS}天无理由退货"] = "支持（商品未使用、不影响二次销售）" if line.type.returnable else "不支持"
     return specs
 
 
@@ -506,7 +497,7 @@ def generate_orders(products: Sequence[Product], customers: Sequence[Customer], 
         units, coupon_code = _price(rng, carts, created, promotions, coupons)
         goods = round(sum(u * c.quantity for u, c in zip(units, carts)), 2)
         discount = round(sum(c.list_total for c in carts) - goods, 2)
-        shipping = 0.0 if goods >= FREE_SHIPPING_THRESHOLD else SHIPPING_FEE
+        shipping = policy.shipping_fee(goods)
         timeline = _lifecycle(rng, created, ref, customer)
         address = customer.address
         orders.append(Order(

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 from bot.shop.catalog import BRAND_ALIASES, CATEGORIES, OTHER_BRANDS, canonical_brand, category_of
+from bot.shop.db_time import from_db_time, to_db_time
+from bot.shop.identifiers import MOBILE_PHONE, ORDER_NO
 from bot.shop.models import (
     Coupon,
     CouponCheck,
@@ -38,12 +40,10 @@ from bot.shop.models import (
     TicketKind,
     Variant,
 )
-from bot.shop.seed import from_db_time, to_db_time
+from bot.shop.promotions import coupon_check
 
 MAX_QUERY_CHARS = 500  # product mentions are looked for in the first 500 characters only
 MAX_LIMIT = 100
-ORDER_NO = re.compile(r"\d{16}")
-PHONE = re.compile(r"1[3-9]\d{9}")
 
 
 class OrderNotFound(LookupError):
@@ -65,15 +65,6 @@ def _time(value: str) -> datetime:
     parsed = from_db_time(value)
     assert parsed is not None
     return parsed
-
-
-def _money(value: float) -> str:
-    """12.0 -> "12", 12.5 -> "12.5", 12.25 -> "12.25"."""
-    return f"{value:.2f}".rstrip("0").rstrip(".")
-
-
-def _date(value: datetime) -> str:
-    return f"{value.month}月{value.day}日 {value:%H:%M}"
 
 
 # --------------------------------------------------------------------------- product search
@@ -456,7 +447,7 @@ class SqliteShopBackend:
             changes["address"] = address
         if phone is not None:
             phone = re.sub(r"[\s\-]", "", unicodedata.normalize("NFKC", phone))
-            if not PHONE.fullmatch(phone):
+            if not MOBILE_PHONE.fullmatch(phone):
                 raise ValueError("手机号需要是 11 位数字")
             changes["phone"] = phone
         if delivery_slot is not None:
@@ -528,37 +519,7 @@ class SqliteShopBackend:
     def check_coupon(self, code: str, amount: float, product: Optional[Product] = None,
                      at: Optional[datetime] = None) -> CouponCheck:
         """Whether coupon `code` applies to an order of `amount` yuan (of `product`), and why."""
-        coupon = self.get_coupon(code)
-        if coupon is None:
-            shown = code.strip()[:32] if isinstance(code, str) else ""
-            return CouponCheck(False, f"没有找到优惠券码「{shown}」，请核对一下是否输错了（字母不区分大小写）。")
-        when = at or self.now()
-        if when < coupon.starts_at:
-            return CouponCheck(False, f"{coupon.title}（{coupon.code}）还没开始，{_date(coupon.starts_at)}起才能使用哦。")
-        if when > coupon.ends_at:
-            return CouponCheck(False, f"{coupon.title}（{coupon.code}）已在{_date(coupon.ends_at)}过期，不能再使用了。")
-        scope = ""
-        if coupon.category or coupon.brand:
-            scope = f"仅限{coupon.brand or coupon.category}商品"
-        if product is not None and coupon.category and product.category != coupon.category:
-            return CouponCheck(False, f"{coupon.title}仅限{coupon.category}商品使用，{product.name}属于{product.category}，"
-                                      "这张券用不了。")
-        if product is not None and coupon.brand and product.brand != coupon.brand:
-            return CouponCheck(False, f"{coupon.title}仅限{coupon.brand}品牌商品使用，{product.name}不是{coupon.brand}的，"
-                                      "这张券用不了。")
-        try:
-            value = float(amount)
-        except (TypeError, ValueError):
-            value = float("nan")
-        if not value >= 0:
-            return CouponCheck(False, "订单金额不对，请告诉我商品的实际金额。")
-        if value < coupon.threshold:
-            short = coupon.threshold - value
-            return CouponCheck(False, f"{coupon.title}需要满{_money(coupon.threshold)}元才能用，目前{_money(value)}元，"
-                                      f"还差{_money(short)}元。")
-        note = f"（{scope}）" if scope and product is None else ""
-        return CouponCheck(True, f"可以使用{coupon.title}{note}，立减{_money(coupon.amount)}元，"
-                                 f"优惠后{_money(max(value - coupon.amount, 0))}元。", coupon.amount)
+        return coupon_check(self.get_coupon(code), code, amount, product, at or self.now())
 
     # --- tickets --------------------------------------------------------
 

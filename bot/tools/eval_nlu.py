@@ -86,7 +86,7 @@ def evaluate(model: Path, test_set: Path = TEST_SET) -> dict[str, Any]:
     gold = [e["label"] for e in examples]
     predicted = [predicted_label(p) for p in parses]
     predicted_entities = [
-        Counter(set((e["entity"], str(e.get("value", ""))) for e in p.get("entities") or [])) for p in parses
+        Counter({(e["entity"], str(e.get("value", ""))) for e in p.get("entities") or []}) for p in parses
     ]
     macro, per_label = macro_f1(gold, predicted)
     errors = [

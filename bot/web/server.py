@@ -1,13 +1,14 @@
 """Sanic app that serves the web chat page for the shop's Rasa bot.
 
 The page itself talks to Rasa directly over socket.io (Rasa's ``socketio``
-channel); this server only hands out the static files and tells the page where
-Rasa is (``/config.json``). Routes are grouped in blueprints so more can be
+channel); this server only hands out the static files, fills the server's limits
+into the page (message length, session id length) and tells the page where Rasa
+is (``/config.json``). Routes are grouped in blueprints so more can be
 added later (e.g. an agent console under ``/agent``) without touching the chat.
 
 Run::
 
-    python -m bot.web.server --port 8080 --host 0.0.0.0 --rasa-url http://localhost:5005
+    python -m bot.web.server            # host, port and Rasa's URL from bot.config
 
 Rasa must run with the socketio channel enabled in credentials.yml
 (``user_message_evt: user_uttered``, ``bot_message_evt: bot_uttered``,
@@ -20,6 +21,7 @@ import argparse
 import itertools
 import json
 import os
+from functools import cache
 from pathlib import Path
 from typing import Optional
 from urllib.parse import urlsplit
@@ -27,6 +29,9 @@ from urllib.parse import urlsplit
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+
+from bot.config import load_settings
+from bot.guard.screening import MAX_SENDER_CHARS
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 INDEX_FILE = STATIC_DIR / "index.html"
@@ -59,14 +64,28 @@ def _no_cache(resp: HTTPResponse) -> HTTPResponse:
     return resp
 
 
-def webchat_blueprint(rasa_url: str, socket_path: str = DEFAULT_SOCKET_PATH) -> Blueprint:
+@cache
+def _index_template() -> str:
+    return INDEX_FILE.read_text(encoding="utf-8")
+
+
+def render_index(max_message_chars: int, max_session_id_chars: int = MAX_SENDER_CHARS) -> str:
+    """The chat page with the server's limits filled in (the page's script reads them from it)."""
+    return (_index_template()
+            .replace("{{max_message_chars}}", str(int(max_message_chars)))
+            .replace("{{max_session_id_chars}}", str(int(max_session_id_chars))))
+
+
+def webchat_blueprint(rasa_url: str, socket_path: str = DEFAULT_SOCKET_PATH,
+                      max_message_chars: Optional[int] = None) -> Blueprint:
     """The shopper chat page: ``/``, ``/config.json`` and ``/static/*``."""
     bp = Blueprint("webchat")
     config = {"socketUrl": rasa_url, "socketPath": socket_path}
+    page = render_index(max_message_chars or load_settings().max_message_chars)
 
     @bp.get("/")
     async def index(_: Request) -> HTTPResponse:
-        resp = await response.file(INDEX_FILE, mime_type="text/html; charset=utf-8")
+        resp = response.html(page)
         resp.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
         return _no_cache(resp)
 
@@ -88,7 +107,8 @@ def health_blueprint() -> Blueprint:
     return bp
 
 
-def create_app(rasa_url: str, *, socket_path: str = DEFAULT_SOCKET_PATH, name: Optional[str] = None) -> Sanic:
+def create_app(rasa_url: str, *, socket_path: str = DEFAULT_SOCKET_PATH, name: Optional[str] = None,
+               max_message_chars: Optional[int] = None) -> Sanic:
     """Build the web app. `rasa_url` is where the browser reaches Rasa's socket.io endpoint."""
     rasa_url = normalise_rasa_url(rasa_url)
     if not socket_path.startswith("/"):
@@ -98,7 +118,7 @@ def create_app(rasa_url: str, *, socket_path: str = DEFAULT_SOCKET_PATH, name: O
     # Only static files and tiny JSON here: don't hold a stop for idle keep-alive browsers.
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = 3.0
     app.ctx.rasa_url = rasa_url
-    app.blueprint(webchat_blueprint(rasa_url, socket_path))
+    app.blueprint(webchat_blueprint(rasa_url, socket_path, max_message_chars))
     app.blueprint(health_blueprint())
 
     @app.on_response
@@ -110,10 +130,11 @@ def create_app(rasa_url: str, *, socket_path: str = DEFAULT_SOCKET_PATH, name: O
 
 
 def main(argv: Optional[list[str]] = None) -> None:
+    settings = load_settings()
     parser = argparse.ArgumentParser(prog="python -m bot.web.server", description="Serve the shop's web chat page.")
-    parser.add_argument("--host", default=os.environ.get("WEBCHAT_HOST", "0.0.0.0"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("WEBCHAT_PORT", "8080")))
-    parser.add_argument("--rasa-url", default=os.environ.get("WEBCHAT_RASA_URL", "http://localhost:5005"),
+    parser.add_argument("--host", default=settings.web_host)
+    parser.add_argument("--port", type=int, default=settings.web_port)
+    parser.add_argument("--rasa-url", default=settings.rasa_public_url,
                         help="Rasa server URL as the browser must see it (socket.io channel)")
     parser.add_argument("--socket-path", default=DEFAULT_SOCKET_PATH, help="socket.io path on the Rasa server")
     parser.add_argument("--debug", action="store_true")

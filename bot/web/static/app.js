@@ -16,7 +16,9 @@
   "use strict";
 
   var STORAGE_KEY = "xiaodian-webchat:v1";
-  var MAX_LEN = 500;
+  // Limits come from the server, which fills them into the page (bot/web/server.py).
+  var MAX_LEN = document.getElementById("input").maxLength;
+  var MAX_SESSION_ID = parseInt(document.body.getAttribute("data-max-session-id"), 10) || 128;
   var MAX_HISTORY = 300;
   var TYPING_TIMEOUT_MS = 30000;
   var CONFIG_RETRY_MS = 3000;
@@ -64,7 +66,7 @@
   }
 
   function isValidState(s) {
-    return s && typeof s.sessionId === "string" && /^[A-Za-z0-9_-]{8,128}$/.test(s.sessionId) &&
+    return s && typeof s.sessionId === "string" && /^[A-Za-z0-9_-]{8,}$/.test(s.sessionId) && s.sessionId.length <= MAX_SESSION_ID &&
       Array.isArray(s.messages);
   }
 

@@ -1,0 +1,1 @@
+"""The shopper's path before Rasa: every channel screens a message here first."""

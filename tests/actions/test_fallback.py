@@ -1,0 +1,142 @@
+"""Fallback actions: rephrase with suggestions, a human after repeated misunderstanding, stopping a flow."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import bot.handoff.leave_message
+from actions.fallback import (
+    HANDOFF_AFTER_FALLBACKS,
+    SUGGESTIONS,
+    ActionFallbackRephrase,
+    ActionRequestHuman,
+    ActionStopFlow,
+    recent_fallbacks,
+)
+from actions.verification import FLOW_SLOTS
+from bot.handoff.hours import agents_on_duty, hours_text
+from bot.shop.models import OrderStatus, TicketKind
+from bot.shop.sqlite_backend import SqliteShopBackend
+from tests.actions.conftest import Result, Turn, run_action
+from tests.actions.helpers import pick_order, ticket_no, verified_slots
+
+RANKING = [
+    {"name": "nlu_fallback", "confidence": 0.7},
+    {"name": "inquire_price", "confidence": 0.31},
+    {"name": "greet", "confidence": 0.2},  # no suggestion for small talk
+    {"name": "request_return", "confidence": 0.18},
+    {"name": "inquire_logistics", "confidence": 0.1},
+    {"name": "complain", "confidence": 0.05},
+]
+
+
+def user(text: str, intent: str) -> dict[str, Any]:
+    return {"event": "user", "text": text, "parse_data": {"intent": {"name": intent, "confidence": 0.5}}}
+
+
+def rephrased() -> list[dict[str, Any]]:
+    """A misunderstood message and what the fallback made of it, as they stay in the tracker's events."""
+    return [user("？？", "nlu_fallback"), {"event": "bot", "text": "抱歉，没太明白"},
+            {"event": "action", "name": "action_fallback_rephrase"}, {"event": "rewind"}]
+
+
+def fallback(domain: dict[str, Any], events: list[dict[str, Any]]) -> Result:
+    turn = Turn(text="嗯那个东西", intent="nlu_fallback", intent_ranking=RANKING, events=events)
+    return run_action(ActionFallbackRephrase(), turn, domain)
+
+
+def test_first_fallback_asks_to_rephrase_with_suggestions(domain: dict[str, Any]) -> None:
+    r = fallback(domain, [user("你好", "greet"), {"event": "bot", "text": "您好"}])
+    assert r.text.startswith("抱歉，没太明白您的意思，能换个说法吗？")
+    buttons = r.messages[0]["buttons"]
+    expected = ["inquire_price", "request_return", "inquire_logistics"]  # the first three the bot can suggest
+    assert buttons == [{"title": SUGGESTIONS[name], "payload": f"/{name}"} for name in expected]
+    assert "转人工客服" not in [b["title"] for b in buttons]
+    assert r.events == [{"event": "rewind", "timestamp": None}]  # the unclear message is forgotten
+
+
+def test_repeated_fallbacks_offer_a_human(domain: dict[str, Any]) -> None:
+    events = [user("你好", "greet"), *rephrased()]
+    turn = Turn(text="嗯那个东西", intent="nlu_fallback", intent_ranking=RANKING, events=events)
+    assert recent_fallbacks(turn.tracker()) == HANDOFF_AFTER_FALLBACKS
+    r = fallback(domain, events)
+    buttons = r.messages[0]["buttons"]
+    assert buttons[-1] == {"title": "转人工客服", "payload": "/request_human"}
+    assert [b["title"] for b in buttons[:-1]] == [SUGGESTIONS["inquire_price"], SUGGESTIONS["request_return"],
+                                                  SUGGESTIONS["inquire_logistics"]]
+    assert "转人工客服" in r.text
+
+
+def test_an_understood_message_starts_the_count_again(domain: dict[str, Any]) -> None:
+    events = [*rephrased(), user("查物流", "inquire_logistics"), {"event": "bot", "text": "请发订单号"}]
+    r = fallback(domain, events)
+    assert "转人工客服" not in [b["title"] for b in r.messages[0]["buttons"]]
+
+
+def test_fallback_without_a_ranking_still_asks_to_rephrase(domain: dict[str, Any]) -> None:
+    r = run_action(ActionFallbackRephrase(), Turn(text="？", intent="nlu_fallback"), domain)
+    assert r.text.startswith("抱歉，没太明白") and r.messages[0]["buttons"] == []
+
+
+# --- a human ---------------------------------------------------------------------------------------
+def ask_for_human(domain: dict[str, Any], **slots: Any) -> Result:
+    turn = Turn(text="转人工", intent="request_human", slots=slots, sender_id="wants-a-human")
+    return run_action(ActionRequestHuman(), turn, domain)
+
+
+def test_request_human_files_a_callback_and_says_when_an_agent_answers(shop: SqliteShopBackend,
+                                                                      domain: dict[str, Any]) -> None:
+    on_duty = agents_on_duty()
+    r = ask_for_human(domain)
+    if agents_on_duty() != on_duty:
+        pytest.skip("agents' shift began or ended during the test")
+    ticket = shop.get_ticket(ticket_no(r.text))
+    assert ticket is not None and ticket.kind == TicketKind.CALLBACK
+    assert ticket.details["sender_id"] == "wants-a-human" and ticket.details["last_message"] == "转人工"
+    assert ticket.order_no is None
+    if on_duty:
+        assert "人工客服会尽快联系您" in r.text and "非工作时间" not in r.text
+    else:
+        assert f"现在是非工作时间（人工客服{hours_text()}，法定节假日休息）" in r.text
+        assert "上班后第一时间回复您" in r.text
+    assert r.events == []
+
+
+def test_outside_agent_hours_the_shopper_is_told_when_they_start(shop: SqliteShopBackend, domain: dict[str, Any],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bot.handoff.leave_message, "agents_on_duty", lambda at=None: False)
+    monkeypatch.setattr(bot.handoff.leave_message, "next_opening_text", lambda at=None: "明天 9:00")
+    r = ask_for_human(domain)
+    assert f"人工客服{hours_text()}" in r.text and "客服明天 9:00上班后第一时间回复您" in r.text
+
+
+def test_during_agent_hours_an_agent_answers_soon(shop: SqliteShopBackend, domain: dict[str, Any],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bot.handoff.leave_message, "agents_on_duty", lambda at=None: True)
+    r = ask_for_human(domain)
+    assert "人工客服会尽快联系您" in r.text and "非工作时间" not in r.text
+    assert shop.get_ticket(ticket_no(r.text)) is not None
+
+
+def test_request_human_links_the_verified_order(shop: SqliteShopBackend, domain: dict[str, Any]) -> None:
+    order = pick_order(shop, OrderStatus.SHIPPED, skip=4)
+    r = ask_for_human(domain, **verified_slots(order))
+    ticket = shop.get_ticket(ticket_no(r.text))
+    assert ticket is not None and ticket.order_no == order.order_no
+    assert ticket in shop.tickets_for_order(order.order_no)
+
+
+# --- stopping --------------------------------------------------------------------------------------
+def test_stop_ends_the_active_form_and_clears_it(domain: dict[str, Any]) -> None:
+    turn = Turn(text="不办了", intent="stop", active_loop="return_form", slots={"order_item": "0082-01-01"})
+    r = run_action(ActionStopFlow(), turn, domain)
+    assert r.responses == ["utter_flow_stopped"]
+    assert r.events[0] == {"event": "active_loop", "timestamp": None, "name": None}
+    assert all(r.slots()[name] is None for name in FLOW_SLOTS)
+
+
+def test_stop_without_a_form_just_acknowledges(domain: dict[str, Any]) -> None:
+    r = run_action(ActionStopFlow(), Turn(text="算了", intent="stop"), domain)
+    assert r.responses == ["utter_ok"]
+    assert r.events == []
