@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from actions.promotions import ActionPromotions
 from bot.shop.formatting import day, yuan
 from bot.shop.sqlite_backend import SqliteShopBackend
