@@ -66,6 +66,8 @@ class ActionHandleOrder(Action):
 
 
 class ValidateCancelOrderForm(OrderFormValidation):
+    reuse_verification = False  # changing an order asks for the digits again
+
     def name(self) -> str:
         return "validate_cancel_order_form"
 
@@ -101,6 +103,8 @@ class ActionSubmitCancelOrder(Action):
 
 
 class ValidateModifyOrderForm(OrderFormValidation):
+    reuse_verification = False  # changing an order asks for the digits again
+
     def name(self) -> str:
         return "validate_modify_order_form"
 

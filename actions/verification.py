@@ -9,6 +9,7 @@ go on sets `flow_blocked`; the form then has no slots left and ends.
 from __future__ import annotations
 
 import re
+import time
 from abc import ABC, abstractmethod
 from typing import Any, Optional
 
@@ -18,6 +19,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 
 from actions.common import backend, order_items_text
+from bot.config import load_settings
+from bot.guard.order_access import Refusal, order_access_guard
+from bot.guard.screening import CLIENT_KEY
 from bot.shop.identifiers import DIGIT_GROUP_GAP, MOBILE_PHONE, ORDER_NO_FORMAT, PHONE_LAST4, find_order_no
 from bot.shop.models import Order
 
@@ -59,8 +63,28 @@ def parse_last4(value: Any) -> Optional[str]:
     return found.group(1) if found else None
 
 
+def client_of(tracker: Tracker) -> Optional[str]:
+    """Who is asking, as the channel saw it (IP or session; set by the server, never by the shopper)."""
+    metadata = tracker.latest_message.get("metadata") or {}
+    client = metadata.get(CLIENT_KEY) if isinstance(metadata, dict) else None
+    return client if isinstance(client, str) and client else None
+
+
+def locked_reply(refusal: Refusal) -> str:
+    minutes = max(1, round(refusal.seconds_left / 60))
+    return (f"为保护订单信息，这个订单的手机尾号核对失败次数太多，已暂时锁定，约{minutes}分钟后可以再试。"
+            "如果这是您的订单，可以转人工客服帮您核实身份。")
+
+
 class OrderFormValidation(FormValidationAction, ABC):
-    """Validates order_id and phone_last4, then hands the verified order to `on_verified`."""
+    """Validates order_id and phone_last4, then hands the verified order to `on_verified`.
+
+    A verification is reused by later flows of the same conversation for
+    `VERIFICATION_TTL_SECONDS`; flows that change the order (cancel, change the
+    phone or address) set `reuse_verification = False` and always ask for the digits.
+    """
+
+    reuse_verification = True
 
     @abstractmethod
     def name(self) -> str:
@@ -83,7 +107,7 @@ class OrderFormValidation(FormValidationAction, ABC):
         if backend().get_order(order_no) is None:
             dispatcher.utter_message(text=f"没有查到订单 {order_no}，请核对一下订单号，或者在「我的订单」里直接复制～")
             return {"order_id": None}
-        if order_no == tracker.get_slot("verified_order"):
+        if order_no == tracker.get_slot("verified_order") and self._verification_fresh(tracker):
             return {"order_id": order_no, "phone_last4": VERIFIED}
         if "phone_last4" in tracker.slots_to_validate():
             return {"order_id": order_no}
@@ -93,7 +117,8 @@ class OrderFormValidation(FormValidationAction, ABC):
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> dict[str, Any]:
         if slot_value == VERIFIED:
-            ok = tracker.get_slot("verified_order") and tracker.get_slot("verified_order") == tracker.get_slot("order_id")
+            ok = (tracker.get_slot("verified_order") and tracker.get_slot("verified_order") == tracker.get_slot("order_id")
+                  and self._verification_fresh(tracker))
             return {"phone_last4": VERIFIED if ok else None}
         digits = parse_last4(slot_value)
         if digits is None:
@@ -115,16 +140,35 @@ class OrderFormValidation(FormValidationAction, ABC):
         if last4 == VERIFIED:
             order = backend().get_order(order_no)
         else:
+            guard, client = order_access_guard(), client_of(tracker)
+            refusal = guard.refusal(order_no, client)
+            if refusal is not None:  # locked: the digits are not even checked
+                return events + self._locked(dispatcher, refusal)
             order = backend().verify_order(order_no, last4)
             if order is None:
+                refusal = guard.record_failure(order_no, client)
+                if refusal is not None:
+                    return events + self._locked(dispatcher, refusal)
                 return events + self._verification_failed(dispatcher, tracker)
             events += [SlotSet("verified_order", order_no), SlotSet("phone_last4", VERIFIED),
-                       SlotSet("verify_failures", 0.0)]
+                       SlotSet("verify_failures", 0.0), SlotSet("verified_at", time.time())]
         if order is None:
             return events
         more = self.on_verified(order, dispatcher, tracker)
         tracker.add_slots(more)
         return events + more
+
+    def _verification_fresh(self, tracker: Tracker) -> bool:
+        """Whether this flow may reuse the conversation's verified order without new digits."""
+        verified_at = tracker.get_slot("verified_at")
+        return (self.reuse_verification and isinstance(verified_at, (int, float))
+                and time.time() - float(verified_at) < load_settings().verification_ttl_seconds)
+
+    @staticmethod
+    def _locked(dispatcher: CollectingDispatcher, refusal: Refusal) -> list[EventType]:
+        dispatcher.utter_message(text=locked_reply(refusal),
+                                 buttons=[{"title": "转人工客服", "payload": "/request_human"}])
+        return [SlotSet("phone_last4", None), SlotSet("flow_blocked", "order_locked")]
 
     @staticmethod
     def _verification_failed(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:

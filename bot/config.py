@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -11,6 +11,15 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 def _int(name: str, default: int) -> int:
     value = os.environ.get(name)
     return int(value) if value else default
+
+
+def _list(name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
+
+
+def _local_origins(web_port: int) -> tuple[str, ...]:
+    """The web chat page as a browser on this machine opens it."""
+    return (f"http://localhost:{web_port}", f"http://127.0.0.1:{web_port}")
 
 
 @dataclass(frozen=True)
@@ -26,6 +35,20 @@ class Settings:
     rasa_public_url: str  # Rasa's URL as a shopper's browser reaches it (the page's socket.io target)
     max_message_chars: int  # longer shopper messages get a polite "please shorten" answer
     max_body_bytes: int  # HTTP bodies above this are refused before parsing
+    rasa_host: str  # interface Rasa listens on (channels and its HTTP API)
+    actions_host: str  # interface the action server listens on
+    webchat_origins: tuple[str, ...]  # browser origins allowed to call Rasa (CORS, Socket.IO)
+    # Guessing an order's phone digits (bot.guard.order_access): failures counted in a sliding window.
+    verify_failures_per_order: int
+    verify_failures_per_client: int
+    verify_window_seconds: int
+    order_lock_seconds: int  # how long an order (or client) stays locked past a limit
+    verification_ttl_seconds: int  # a verified order is shown without new digits for this long
+    # Secrets our processes share (bot.runtime.secrets_store makes them; `make run` passes them on).
+    actions_token: str | None = field(repr=False)
+    rasa_api_token: str | None = field(repr=False)
+    redis_password: str | None = field(repr=False)
+    session_key: str | None = field(repr=False)
 
 
 def load_settings() -> Settings:
@@ -42,4 +65,16 @@ def load_settings() -> Settings:
         rasa_public_url=os.environ.get("RASA_PUBLIC_URL") or f"http://localhost:{_int('RASA_PORT', 5005)}",
         max_message_chars=_int("MAX_MESSAGE_CHARS", 500),
         max_body_bytes=_int("MAX_BODY_BYTES", 64 * 1024),
+        rasa_host=os.environ.get("RASA_HOST", "127.0.0.1"),
+        actions_host=os.environ.get("ACTIONS_HOST", "127.0.0.1"),
+        webchat_origins=_list("WEBCHAT_ORIGINS") or _local_origins(_int("WEB_PORT", 8080)),
+        verify_failures_per_order=_int("VERIFY_FAILURES_PER_ORDER", 5),
+        verify_failures_per_client=_int("VERIFY_FAILURES_PER_CLIENT", 10),
+        verify_window_seconds=_int("VERIFY_WINDOW_SECONDS", 3600),
+        order_lock_seconds=_int("ORDER_LOCK_SECONDS", 1800),
+        verification_ttl_seconds=_int("VERIFICATION_TTL_SECONDS", 1800),
+        actions_token=os.environ.get("SHOP_ACTIONS_TOKEN") or None,
+        rasa_api_token=os.environ.get("SHOP_RASA_API_TOKEN") or None,
+        redis_password=os.environ.get("SHOP_REDIS_PASSWORD") or None,
+        session_key=os.environ.get("SHOP_SESSION_KEY") or None,
     )

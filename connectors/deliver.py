@@ -1,14 +1,36 @@
 """How every channel hands an accepted message to Rasa."""
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+import logging
+from typing import Any, Awaitable, Callable, Optional
 
 from rasa.core.channels.channel import UserMessage
+from sanic import Sanic
 
+from bot.guard.commands import as_text, looks_like_command, offered_payloads
 from bot.nlu.encoder import ENCODER
 
+logger = logging.getLogger(__name__)
 
-async def deliver(on_new_message: Callable[[UserMessage], Awaitable[Any]], message: UserMessage) -> None:
-    """Embed the text off the event loop first (see bot.nlu.encoder), then let Rasa handle it."""
+
+async def offered_to(app: Optional[Sanic], sender_id: str) -> set[str]:
+    """The payloads of the buttons the bot offered this conversation since the shopper last wrote."""
+    agent = getattr(getattr(app, "ctx", None), "agent", None)
+    store = getattr(agent, "tracker_store", None)
+    if store is None:
+        return set()
+    tracker = await store.retrieve(sender_id)
+    return offered_payloads(tracker.events) if tracker is not None else set()
+
+
+async def deliver(on_new_message: Callable[[UserMessage], Awaitable[Any]], message: UserMessage,
+                  app: Optional[Sanic] = None) -> None:
+    """Let Rasa handle `message`: typed commands become text (bot.guard.commands), the e5 embedding is
+    computed off the event loop first (bot.nlu.encoder)."""
+    if isinstance(message.text, str) and looks_like_command(message.text):
+        text = as_text(message.text, await offered_to(app, message.sender_id))
+        if text != message.text:
+            logger.info("a typed command from %s is read as text", message.sender_id)
+            message.text = text
     async with ENCODER.turn(message.text if isinstance(message.text, str) else ""):
         await on_new_message(message)

@@ -17,7 +17,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.config import load_settings
-from bot.guard.screening import BadRequest, check_sender, screen_message
+from bot.guard.screening import CLIENT_KEY, BadRequest, check_metadata, check_sender, screen_message
 from connectors.deliver import deliver
 
 
@@ -26,11 +26,13 @@ def _parse_body(request: Request) -> Dict[str, Any]:
         body = json.loads(request.body or b"")
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise BadRequest(f"body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise BadRequest("body is nested too deeply") from None
     if not isinstance(body, dict):
         raise BadRequest('body must be a JSON object like {"sender": "...", "message": "..."}')
-    metadata = body.get("metadata")
-    if metadata is not None and not isinstance(metadata, dict):
-        raise BadRequest("'metadata' must be a JSON object")
+    body["metadata"] = check_metadata(body.get("metadata"))
+    if not isinstance(body.get("input_channel", ""), str):
+        raise BadRequest("'input_channel' must be a string (it is ignored: the channel is 'rest')")
     return body
 
 
@@ -76,9 +78,10 @@ class ShopRestInput(RestInput):
                     screened.text,
                     collector,
                     sender,
-                    input_channel=body.get("input_channel") or self.name(),
-                    metadata=body.get("metadata"),
+                    input_channel=self.name(),  # the server knows the channel; a client could claim any
+                    metadata={**body["metadata"], CLIENT_KEY: f"ip:{request.ip}"},
                 ),
+                request.app,
             )
             return response.json(collector.messages)
 

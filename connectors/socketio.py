@@ -15,13 +15,13 @@ from typing import Any, Awaitable, Callable, Dict, Optional
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from rasa.core.channels.socketio import SocketBlueprint, SocketIOOutput
-from sanic import Blueprint, response
+from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
 from bot.config import load_settings
-from bot.guard.screening import BadRequest, screen_message
+from bot.guard.screening import CLIENT_KEY, BadRequest, check_metadata, check_sender, screen_message
 from connectors.deliver import deliver
 
 logger = logging.getLogger(__name__)
@@ -57,16 +57,26 @@ class ShopSocketIOInput(InputChannel):
         self.bot_message_evt = bot_message_evt
         self.session_persistence = session_persistence
         self.socketio_path = socketio_path
-        self.max_chars = max_chars or load_settings().max_message_chars
+        settings = load_settings()
+        self.max_chars = max_chars or settings.max_message_chars
+        self.allowed_origins = settings.webchat_origins
         self.sio: Optional[AsyncServer] = None
+        self.app: Optional[Sanic] = None  # the server this channel runs in, once it starts
+
+    def _client(self, sid: str) -> str:
+        """Who is on this connection: the address it came from (the session, once tokens bind it)."""
+        environ = (self.sio.get_environ(sid) if self.sio else None) or {}
+        # engine.io's Sanic driver always says REMOTE_ADDR 127.0.0.1; the Sanic request knows the peer.
+        request = environ.get("sanic.request")
+        return f"ip:{getattr(request, 'ip', None) or 'unknown'}"
 
     def get_output_channel(self) -> Optional[OutputChannel]:
         return SocketIOOutput(self.sio, self.bot_message_evt) if self.sio else None
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        # cors_allowed_origins=[] turns python-socketio's origin check off: the page
-        # is served from another port (bot/web/server.py).
-        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=[])
+        # Only the web chat's own origins may open a connection (bot.config WEBCHAT_ORIGINS):
+        # another site must not drive the bot from its visitors' browsers.
+        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=list(self.allowed_origins))
         webhook = SocketBlueprint(sio, self.socketio_path, "shop_socketio_webhook", __name__)
         self.sio = sio
 
@@ -74,10 +84,16 @@ class ShopSocketIOInput(InputChannel):
         async def health(_: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
 
+        @webhook.listener("before_server_start")
+        async def remember_app(app: Sanic, _loop: object) -> None:
+            self.app = app
+
         @sio.on("session_request")
         async def session_request(sid: str, data: Optional[Dict]) -> None:
-            session_id = (data or {}).get("session_id") or uuid.uuid4().hex
-            if not isinstance(session_id, str) or len(session_id) > 128:
+            session_id = data.get("session_id") if isinstance(data, dict) else None
+            try:
+                session_id = check_sender(session_id) if session_id else uuid.uuid4().hex
+            except BadRequest:
                 session_id = uuid.uuid4().hex
             if self.session_persistence:
                 entered = sio.enter_room(sid, session_id)
@@ -90,28 +106,27 @@ class ShopSocketIOInput(InputChannel):
             if not isinstance(data, dict):
                 return
             output = SocketIOOutput(sio, self.bot_message_evt)
-            sender_id = data.get("session_id") if self.session_persistence else sid
-            if not isinstance(sender_id, str) or not sender_id:
-                await sio.emit("error", {"message": "session_id missing: send session_request first"}, room=sid)
-                return
             try:
+                sender_id = check_sender(data.get("session_id") if self.session_persistence else sid)
                 screened = screen_message(data.get("message"), self.max_chars)
+                metadata = data.get("metadata") or {}
+                if isinstance(metadata, str):  # Rasa's own web widget sends it as a JSON string
+                    try:
+                        metadata = json.loads(metadata)
+                    except (json.JSONDecodeError, RecursionError):
+                        raise BadRequest("'metadata' is not valid JSON") from None
+                metadata = check_metadata(metadata)
             except BadRequest as error:
                 await sio.emit("error", {"message": str(error)}, room=sid)
                 return
             if screened.reply is not None:
                 await output.send_text_message(sender_id, screened.reply)
                 return
-            metadata = data.get("metadata") or {}
-            if isinstance(metadata, str):
-                try:
-                    metadata = json.loads(metadata)
-                except json.JSONDecodeError:
-                    metadata = {}
             await deliver(
                 on_new_message,
                 UserMessage(screened.text, output, sender_id, input_channel=self.name(),
-                            metadata=metadata if isinstance(metadata, dict) else {}),
+                            metadata={**metadata, CLIENT_KEY: self._client(sid)}),
+                self.app,
             )
 
         return webhook

@@ -3,6 +3,7 @@ on free ports with its own shop database, exactly as `make run` does."""
 from __future__ import annotations
 
 import json
+import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass
@@ -57,6 +58,13 @@ class RunningStack:
             return status, json.loads(raw)
         except ValueError:
             return status, raw.decode(errors="replace")
+
+    def tracker(self, sender: str) -> dict:
+        """The conversation as Rasa stores it, read through its HTTP API with the API token."""
+        query = urllib.parse.urlencode({"token": self.stack.api_token})
+        url = f"{self.rasa_url}/conversations/{urllib.parse.quote(sender, safe='')}/tracker?{query}"
+        with urllib.request.urlopen(url, timeout=60) as response:
+            return json.loads(response.read())
 
     def say(self, sender: str, text: str) -> list[dict]:
         status, messages = self.post(json.dumps({"sender": sender, "message": text}).encode())

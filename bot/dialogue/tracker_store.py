@@ -61,6 +61,20 @@ return length
 """
 
 
+def connect(url: str, password: Optional[str] = None, username: Optional[str] = None, use_ssl: bool = False,
+            socket_timeout: float = 5.0) -> redis.Redis:
+    """A client for `url`; `password`/`username` (endpoints.yml) apply when the URL has none, `use_ssl` means TLS."""
+    if use_ssl and url.startswith("redis://"):
+        url = "rediss://" + url[len("redis://"):]
+    extra: dict[str, Any] = {}
+    if password:
+        extra["password"] = password  # the URL's own password, if it has one, wins (redis-py)
+    if username:
+        extra["username"] = username
+    return redis.Redis.from_url(url, decode_responses=True, socket_timeout=socket_timeout,
+                                socket_connect_timeout=socket_timeout, **extra)
+
+
 class EventCodec:
     """JSON <-> Event; event names resolve through `bot.dialogue.rasa_speedups.resolve_event_type`.
 
@@ -128,13 +142,14 @@ class ShopRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
         socket_timeout: float = 5.0,
         **kwargs: Any,
     ) -> None:
-        for ignored in ("host", "port", "db", "password", "username", "use_ssl"):
+        password, username = kwargs.pop("password", None), kwargs.pop("username", None)
+        use_ssl = bool(kwargs.pop("use_ssl", False))
+        for ignored in ("host", "port", "db"):  # the URL says these
             kwargs.pop(ignored, None)
         super().__init__(domain, event_broker, **kwargs)
         self.url = load_settings().redis_url or url or DEFAULT_URL
-        self.red = redis.Redis.from_url(
-            self.url, decode_responses=True, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout,
-        )
+        self.red = connect(self.url, password=password, username=username, use_ssl=use_ssl,
+                           socket_timeout=socket_timeout)
         self.record_exp = int(record_exp) if record_exp else 0
         self.prefix = f"{key_prefix or DEFAULT_PREFIX}:conv:"
         self.codec = EventCodec()

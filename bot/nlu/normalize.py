@@ -13,6 +13,8 @@ from functools import cache
 
 from opencc import OpenCC
 
+from bot.guard.commands import COMMAND_PREFIX, TEXT_SLASH
+
 # Longer messages are cut before NLU: the meaning of a shopper's message sits in
 # its first few hundred characters, and featurizer cost grows with length.
 MAX_NLU_CHARS = 400
@@ -38,12 +40,17 @@ def normalize_text(text: str, max_chars: int = MAX_NLU_CHARS) -> str:
 
     Full-width to half-width (NFKC), Traditional to Simplified Chinese, control
     characters removed, whitespace collapsed, repeated punctuation squeezed, cut
-    to `max_chars`.
+    to `max_chars`. A leading full-width "／" stays full-width: only a typed "/"
+    may make a message a command (see `bot.guard.commands`).
     """
     if not text:
         return ""
     text = text[: max_chars * 2]  # bound the work below on huge inputs
+    typed_command = text.lstrip().startswith(COMMAND_PREFIX)
     text = unicodedata.normalize("NFKC", text)
+    if not typed_command and text.lstrip().startswith(COMMAND_PREFIX):
+        # Rasa reads a leading "/" as a command; a slash that was not typed as one stays text.
+        text = text.replace(COMMAND_PREFIX, TEXT_SLASH, 1)
     text = _drop_control_chars(text)
     text = _t2s().convert(text)
     text = _PUNCT_RUN.sub(r"\1", text)

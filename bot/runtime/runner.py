@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -25,6 +24,7 @@ import yaml
 
 from bot.config import PROJECT_ROOT, Settings, load_settings
 from bot.runtime.redis_service import RedisServer, ensure_redis, free_port
+from bot.runtime.secrets_store import InternalSecrets, load_or_create
 
 # One OpenMP/OpenBLAS thread per server process unless the environment says otherwise.
 # Their idle worker threads spin after every call, and a server answers many short
@@ -80,8 +80,11 @@ class Stack:
     redis_url: Optional[str]
     max_message_chars: int
     max_body_bytes: int
+    rasa_host: str = "127.0.0.1"
+    actions_host: str = "127.0.0.1"
+    webchat_origins: tuple[str, ...] = ()  # default: the web page on this machine
     public_rasa_url: Optional[str] = None  # Rasa as shoppers' browsers reach it; default rasa_url
-    api_token: str = field(default_factory=lambda: secrets.token_hex(16))
+    secrets: Optional[InternalSecrets] = field(default=None, init=False, repr=False)
     redis: Optional[RedisServer] = field(default=None, init=False)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict, init=False)
 
@@ -93,6 +96,8 @@ class Stack:
             web_port=pick(settings.web_port) if web else None, state_dir=settings.state_dir,
             shop_db=settings.shop_db, redis_url=settings.redis_url,
             max_message_chars=settings.max_message_chars, max_body_bytes=settings.max_body_bytes,
+            rasa_host=settings.rasa_host, actions_host=settings.actions_host,
+            webchat_origins=() if free_ports else settings.webchat_origins,
             public_rasa_url=None if free_ports else settings.rasa_public_url,
         )
 
@@ -102,12 +107,25 @@ class Stack:
         return f"http://localhost:{self.rasa_port}"
 
     @property
+    def api_token(self) -> str:
+        """The token of Rasa's HTTP API (`?token=` or `Authorization: Bearer`)."""
+        assert self.secrets is not None, "start() the stack first"
+        return self.secrets.rasa_api_token
+
+    @property
+    def origins(self) -> tuple[str, ...]:
+        """Browser origins allowed to reach Rasa: the configured ones, else this stack's web page."""
+        if self.webchat_origins:
+            return self.webchat_origins
+        return (f"http://localhost:{self.web_port}", f"http://127.0.0.1:{self.web_port}") if self.web_port else ()
+
+    @property
     def rest_url(self) -> str:
         return f"{self.rasa_url}/webhooks/rest/webhook"
 
     @property
     def actions_url(self) -> str:
-        return f"http://localhost:{self.actions_port}"
+        return f"http://127.0.0.1:{self.actions_port}"
 
     @property
     def web_url(self) -> Optional[str]:
@@ -121,15 +139,18 @@ class Stack:
             SHOP_DB=str(self.shop_db),
             REDIS_URL=self.redis.url if self.redis else "",
             MAX_MESSAGE_CHARS=str(self.max_message_chars),
+            WEBCHAT_ORIGINS=",".join(self.origins),
             TF_CPP_MIN_LOG_LEVEL="2",
         )
+        if self.secrets:
+            env.update(self.secrets.env())
         env.update(server_thread_env())
         env.pop("SANIC_REQUEST_MAX_SIZE", None)
         return env
 
     def _endpoints_file(self) -> Path:
         endpoints = yaml.safe_load((PROJECT_ROOT / "endpoints.yml").read_text(encoding="utf-8"))
-        endpoints["action_endpoint"] = {"url": f"{self.actions_url}/webhook"}
+        endpoints["action_endpoint"]["url"] = f"{self.actions_url}/webhook"  # headers stay: they carry the secret
         path = self.state_dir / f"endpoints.{self.rasa_port}.yml"
         path.write_text(yaml.safe_dump(endpoints, allow_unicode=True), encoding="utf-8")
         return path
@@ -155,15 +176,17 @@ class Stack:
         if not self.model.exists():
             raise RuntimeError(f"no model at {self.model}: run `make model`")
         ensure_database(self.shop_db)
+        self.secrets = load_or_create(self.state_dir)
         try:
-            self.redis = ensure_redis(self.redis_url, self.state_dir / "redis")
+            self.redis = ensure_redis(self.redis_url, self.state_dir / "redis", password=self.secrets.redis_password)
             py = sys.executable
-            actions, actions_log = self._spawn(
-                "actions", [py, "-m", "rasa_sdk", "--actions", "actions", "--port", str(self.actions_port)])
+            actions, actions_log = self._spawn("actions", [
+                py, "-m", "bot.runtime.action_server", "--port", str(self.actions_port), "--host", self.actions_host])
             rasa, rasa_log = self._spawn("rasa", [
                 py, "-m", "bot.dialogue.rasa_server", "run", "--model", str(self.model), "--port", str(self.rasa_port),
+                "--interface", self.rasa_host,
                 "--credentials", str(PROJECT_ROOT / "credentials.yml"), "--endpoints", str(self._endpoints_file()),
-                "--enable-api", "--auth-token", self.api_token, "--cors", "*",
+                "--enable-api", "--cors", *self.origins,
             # Shoppers' requests above this get 413 before Rasa parses them. Only for
             # the Rasa server: the action server receives whole trackers, which grow.
             ], env={"SANIC_REQUEST_MAX_SIZE": str(self.max_body_bytes)})
@@ -228,7 +251,7 @@ def main() -> int:
   Rasa REST:       {stack.rest_url}
   Rasa socket.io:  {stack.rasa_url}/socket.io/
   Action server:   {stack.actions_url}/webhook
-  Redis:           {stack.redis.url if stack.redis else '-'} ({redis_kind})
+  Redis:           {stack.redis.display_url if stack.redis else '-'} ({redis_kind})
   Logs:            {stack.state_dir / 'logs'}
   Press Ctrl-C to stop everything.
 """, flush=True)

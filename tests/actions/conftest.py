@@ -12,12 +12,15 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 import pytest
+import redis
 import yaml
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 import actions.common
 from bot.config import PROJECT_ROOT
+from bot.guard.order_access import order_access_guard
+from bot.runtime.redis_service import RedisServer, start_embedded
 from bot.shop.seed import seed_database
 from bot.shop.sqlite_backend import SqliteShopBackend
 
@@ -29,17 +32,32 @@ def shop_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A real Redis (with a password, as make run starts it) for the order access guard."""
+    server = start_embedded(tmp_path_factory.mktemp("actions-redis"), persist=False, password="actions-test")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture()
-def shop(shop_db: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SqliteShopBackend]:
-    """The backend the actions use, over the seeded test database (SHOP_DB, as the action server reads it)."""
+def shop(shop_db: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[SqliteShopBackend]:
+    """The backend the actions use, over the seeded test database (SHOP_DB, as the action server reads it),
+    and a clean Redis for the order access guard (REDIS_URL)."""
     monkeypatch.setenv("SHOP_DB", str(shop_db))
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    redis.Redis.from_url(redis_server.url).flushdb()
     actions.common.backend.cache_clear()
+    order_access_guard.cache_clear()
     try:
         backend = actions.common.backend()
         assert isinstance(backend, SqliteShopBackend)
         yield backend
     finally:
         actions.common.backend.cache_clear()
+        order_access_guard.cache_clear()
 
 
 @pytest.fixture(scope="session")
@@ -78,10 +96,11 @@ class Turn:
     active_loop: Optional[str] = None
     events: list[dict[str, Any]] = field(default_factory=list)
     intent_ranking: list[dict[str, Any]] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)  # what the channel recorded (e.g. the client)
 
     def tracker(self) -> Tracker:
         latest = {"text": self.text, "intent": {"name": self.intent, "confidence": 1.0},
-                  "entities": self.entities, "intent_ranking": self.intent_ranking}
+                  "entities": self.entities, "intent_ranking": self.intent_ranking, "metadata": self.metadata}
         user = {"event": "user", "text": self.text, "parse_data": latest, "input_channel": "rest"}
         return Tracker(self.sender_id, dict(self.slots), latest, [*self.events, user], False, None,
                        {"name": self.active_loop} if self.active_loop else {}, "action_listen")

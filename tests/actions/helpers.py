@@ -7,6 +7,7 @@ one no other test changes: by status and a predicate, and `skip` to take a later
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Optional
@@ -50,7 +51,8 @@ def wrong_last4(order: Order) -> str:
 
 def verified_slots(order: Order, **more: Any) -> dict[str, Any]:
     """The slots of a conversation in which the shopper has proved `order` is theirs."""
-    return {"order_id": order.order_no, "verified_order": order.order_no, "phone_last4": VERIFIED, **more}
+    return {"order_id": order.order_no, "verified_order": order.order_no, "phone_last4": VERIFIED,
+            "verified_at": time.time(), **more}
 
 
 def pick_order(shop: ShopBackend, status: OrderStatus, where: Callable[[Order], bool] = lambda o: True,

@@ -1,11 +1,12 @@
 """Order verification: order numbers and phone digits as shoppers type them."""
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
-from actions.orders import ValidateOrderLookupForm
+from actions.orders import ValidateCancelOrderForm, ValidateOrderLookupForm
 from actions.verification import (
     FLOW_SLOTS,
     MAX_VERIFY_FAILURES,
@@ -16,7 +17,10 @@ from actions.verification import (
     parse_order_no,
     reset_flow,
 )
-from bot.shop.models import OrderStatus
+from bot.config import load_settings
+from bot.guard.order_access import order_access_guard
+from bot.guard.screening import CLIENT_KEY
+from bot.shop.models import Order, OrderStatus
 from bot.shop.sqlite_backend import SqliteShopBackend
 from tests.actions.conftest import Result, run_action
 from tests.actions.helpers import FormTurn, last4, pick_order, slot_events, verified_slots, wrong_last4
@@ -173,7 +177,8 @@ def test_unclear_digits_are_asked_again_without_a_failure(shop: SqliteShopBacken
 
 def test_an_already_verified_order_needs_no_second_check(shop: SqliteShopBackend, domain: dict[str, Any]) -> None:
     order = pick_order(shop, OrderStatus.COMPLETED)
-    r = lookup(domain, order.order_no, {"order_id": order.order_no}, verified_order=order.order_no)
+    r = lookup(domain, order.order_no, {"order_id": order.order_no}, verified_order=order.order_no,
+               verified_at=time.time())
     assert r.slots()["order_id"] == order.order_no
     assert r.slots()["phone_last4"] == VERIFIED
 
@@ -215,3 +220,64 @@ def test_describe_order_lists_status_and_items(shop: SqliteShopBackend) -> None:
     assert text.startswith(f"订单 {order.order_no}（{order.status.label}）")
     for i, item in enumerate(order.items, 1):
         assert f"{i}. {item.product_name}（{item.colour} {item.size}）×{item.quantity}" in text
+
+
+# --- the order access guard (Redis), as the action server applies it -----------------------------------
+
+
+def guess(domain: dict[str, Any], order: Order, digits: str, client: str, sender: str) -> Result:
+    turn = FormTurn(text=digits, active_loop=FORM, sender_id=sender, metadata={CLIENT_KEY: client},
+                    slots={"requested_slot": "phone_last4", "order_id": order.order_no},
+                    extracted={"phone_last4": digits})
+    return run_action(ValidateOrderLookupForm(), turn, domain)
+
+
+def wrong_digits(order: Order) -> str:
+    return "0000" if last4(order) != "0000" else "1111"
+
+
+def test_guesses_from_new_conversations_lock_the_order(shop: SqliteShopBackend, domain: dict[str, Any]) -> None:
+    order = pick_order(shop, OrderStatus.SHIPPED, skip=3)
+    limit = load_settings().verify_failures_per_order
+    for attempt in range(limit - 1):
+        r = guess(domain, order, wrong_digits(order), f"ip:10.0.0.{attempt}", f"fresh-{attempt}")
+        assert "锁定" not in r.text
+    r = guess(domain, order, wrong_digits(order), "ip:10.0.0.99", "fresh-last")
+    assert "锁定" in r.text and r.slots()["flow_blocked"] == "order_locked"
+    # now even the right digits are not checked, from anyone
+    r = guess(domain, order, last4(order), "ip:192.0.2.1", "the-owner")
+    assert "锁定" in r.text and "verified_order" not in r.slots()
+    assert any(b["payload"] == "/request_human" for m in r.messages for b in m.get("buttons") or [])
+    locks = order_access_guard().recent_locks()
+    assert locks[0]["order_no"] == order.order_no and locks[0]["scope"] == "order"
+    order_access_guard().unlock(order.order_no)  # e.g. an agent verified the owner otherwise
+    r = guess(domain, order, last4(order), "ip:192.0.2.1", "the-owner")
+    assert r.slots()["verified_order"] == order.order_no
+
+
+def test_one_client_guessing_many_orders_is_locked(shop: SqliteShopBackend, domain: dict[str, Any]) -> None:
+    limit = load_settings().verify_failures_per_client
+    orders = [pick_order(shop, OrderStatus.DELIVERED, skip=i) for i in range(limit + 1)]
+    for i, order in enumerate(orders[:limit]):
+        r = guess(domain, order, wrong_digits(order), "ip:203.0.113.7", f"spray-{i}")
+    assert "锁定" in r.text
+    r = guess(domain, orders[limit], last4(orders[limit]), "ip:203.0.113.7", "spray-last")
+    assert "锁定" in r.text and "verified_order" not in r.slots()
+    r = guess(domain, orders[limit], last4(orders[limit]), "ip:198.51.100.2", "someone-else")
+    assert r.slots()["verified_order"] == orders[limit].order_no
+
+
+def test_a_stale_verification_asks_for_the_digits_again(shop: SqliteShopBackend, domain: dict[str, Any]) -> None:
+    order = pick_order(shop, OrderStatus.COMPLETED, skip=2)
+    stale = time.time() - load_settings().verification_ttl_seconds - 1
+    r = lookup(domain, order.order_no, {"order_id": order.order_no}, verified_order=order.order_no, verified_at=stale)
+    assert r.slots()["phone_last4"] is None
+
+
+def test_cancelling_asks_for_the_digits_even_when_verified(shop: SqliteShopBackend, domain: dict[str, Any]) -> None:
+    order = pick_order(shop, OrderStatus.PAID, skip=4)
+    turn = FormTurn(text=order.order_no, active_loop="cancel_order_form",
+                    slots={"requested_slot": "order_id", **verified_slots(order)},
+                    extracted={"order_id": order.order_no})
+    r = run_action(ValidateCancelOrderForm(), turn, domain)
+    assert r.slots()["phone_last4"] is None

@@ -79,12 +79,13 @@ class Terminal:
 
 def test_rasa_shell_answers_from_the_shop(stack: RunningStack, tmp_path: Path) -> None:
     endpoints = yaml.safe_load((PROJECT_ROOT / "endpoints.yml").read_text(encoding="utf-8"))
-    endpoints["action_endpoint"] = {"url": f"{stack.stack.actions_url}/webhook"}
+    endpoints["action_endpoint"]["url"] = f"{stack.stack.actions_url}/webhook"  # with its Authorization header
     endpoints_file = tmp_path / "endpoints.yml"
     endpoints_file.write_text(yaml.safe_dump(endpoints, allow_unicode=True), encoding="utf-8")
     env = {
         **os.environ,
         "REDIS_URL": stack.stack.redis.url,
+        **stack.stack.secrets.env(),  # the action server's secret, as `make run` hands it to Rasa
         "PYTHONPATH": str(PROJECT_ROOT),
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "PROMPT_TOOLKIT_NO_CPR": "1",  # no cursor-position query: nobody answers it on this terminal

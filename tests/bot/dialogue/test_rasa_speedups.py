@@ -149,3 +149,12 @@ def test_dense_and_mismatched_features_go_to_rasa() -> None:
     mixed = [Features(random_coo(1, 3, np.float32, 0), FEATURE_TYPE_SENTENCE, TEXT, "a"), dense[1]]
     with pytest.raises(ValueError, match="Cannot combine sparse and dense"):
         rasa_speedups.combine_features(mixed, ["a", "b"])
+
+
+def test_api_token_is_added_to_run_only_and_survives_a_leading_dash() -> None:
+    from bot.dialogue.rasa_server import with_api_token
+
+    assert with_api_token(["run", "--enable-api"], "-abc") == ["run", "--enable-api", "--auth-token=-abc"]
+    assert with_api_token(["run", "--auth-token", "x"], "y") == ["run", "--auth-token", "x"]
+    assert with_api_token(["train"], "y") == ["train"]
+    assert with_api_token(["run"], None) == ["run"]
