@@ -51,10 +51,16 @@ class ActionSubmitComplaint(Action):
         if not detail:
             return reset_flow()
         result = triage(detail)
-        order_no = find_order_no(detail) or tracker.get_slot("verified_order")
+        # Only an order the shopper proved is theirs is attached; a number typed in the complaint is
+        # kept as their claim for the agent, so nobody files complaints onto other people's orders.
+        verified = tracker.get_slot("verified_order")
+        mentioned = find_order_no(detail)
+        details = {"text": detail, "sender_id": tracker.sender_id, "channel": tracker.get_latest_input_channel()}
+        if mentioned and mentioned != verified:
+            details["mentioned_order_unverified"] = mentioned
         ticket = backend().create_ticket(
-            TicketKind.COMPLAINT, order_no=order_no, category=result.category, severity=result.severity,
-            details={"text": detail, "sender_id": tracker.sender_id, "channel": tracker.get_latest_input_channel()},
+            TicketKind.COMPLAINT, order_no=verified, category=result.category, severity=result.severity,
+            details=details,
         )
         promise = "专员会在2小时内联系您" if result.severity == "high" else "客服会在24小时内给您答复"
         dispatcher.utter_message(

@@ -9,6 +9,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import backend, order_items_text, yuan
 from actions.verification import OrderFormValidation, block, reset_flow
+from bot.privacy.masking import mask_address, mask_phone, mask_text
+from bot.privacy.pending import pending_values
 from bot.shop import after_sales
 from bot.shop.identifiers import MOBILE_PHONE
 from bot.shop.models import Order
@@ -25,7 +27,7 @@ def order_summary(order: Order) -> str:
         lines.append(f"快递：{order.carrier} {order.tracking_no}")
     if order.events:
         latest = order.events[-1]
-        lines.append(f"最新物流：{latest.at:%m-%d %H:%M} {latest.location} {latest.description}")
+        lines.append(f"最新物流：{latest.at:%m-%d %H:%M} {latest.location} {mask_text(latest.description)}")
     return "\n".join(lines)
 
 
@@ -34,7 +36,8 @@ def logistics_timeline(order: Order) -> str:
         if order.status.value in ("pending_payment", "paid"):
             return f"订单 {order.order_no} 还没有发货（{order.status.label}），一般付款后{SHIP_WITHIN_HOURS}小时内发出，发货后就能看到物流啦。"
         return f"订单 {order.order_no}（{order.status.label}）暂时没有物流信息。"
-    rows = [f"{e.at:%m-%d %H:%M} {e.location} {e.description}" for e in reversed(order.events)]
+    # Couriers' phone numbers in the events are someone's personal data too: shown masked.
+    rows = [f"{e.at:%m-%d %H:%M} {e.location} {mask_text(e.description)}" for e in reversed(order.events)]
     head = f"订单 {order.order_no} 的物流（{order.carrier} {order.tracking_no}，{order.status.label}）："
     return head + "\n" + "\n".join(rows[:8])
 
@@ -147,14 +150,22 @@ class ValidateModifyOrderForm(OrderFormValidation):
             if not match:
                 dispatcher.utter_message(text="手机号好像不对，请发11位的手机号码。")
                 return {"new_value": None}
-            return {"new_value": match.group(0)}
+            return {"new_value": self._keep_out_of_transcript(tracker, match.group(0), mask_phone(match.group(0)))}
         if field == "address" and len(text) < 8:
             dispatcher.utter_message(text="地址太短啦，请写完整：省市区 + 街道门牌号。")
             return {"new_value": None}
         if len(text) > 200:
             dispatcher.utter_message(text="内容太长啦，请精简到200字以内。")
             return {"new_value": None}
+        if field == "address":
+            return {"new_value": self._keep_out_of_transcript(tracker, text, mask_address(text))}
         return {"new_value": text}
+
+    @staticmethod
+    def _keep_out_of_transcript(tracker: Tracker, value: str, masked: str) -> str:
+        """Hold the new phone or address for the submit action (bot.privacy.pending); the slot gets `masked`."""
+        pending_values().put(tracker.sender_id, "new_value", value)
+        return masked
 
 
 class ActionSubmitModifyOrder(Action):
@@ -170,9 +181,14 @@ class ActionSubmitModifyOrder(Action):
         if order is None or not decision.allowed:
             dispatcher.utter_message(text=decision.reason)
             return reset_flow()
+        if field in ("phone", "address"):  # the slot holds a masked copy; the value waits outside the transcript
+            value = pending_values().take(tracker.sender_id, "new_value")
+            if not value:
+                dispatcher.utter_message(text=f"新的{FIELD_LABELS[field]}等待时间太久已失效，请重新发起修改～")
+                return reset_flow()
         changes = {"address": {"address": value}, "phone": {"phone": value},
                    "delivery_time": {"delivery_slot": value}}[field]
         backend().update_order(order_no, **changes)
-        shown = value if field != "phone" else f"{value[:3]}****{value[-4:]}"
+        shown = mask_phone(value) if field == "phone" else value
         dispatcher.utter_message(text=f"已将订单 {order_no} 的{FIELD_LABELS[field]}改为：{shown}")
         return reset_flow()

@@ -193,6 +193,11 @@ class OursBot:
     def rest_url(self) -> str:
         return self.stack.rest_url.replace("//localhost:", "//127.0.0.1:")
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """The API key the app's backend would send (ours requires one)."""
+        return {"Authorization": f"Bearer {self.stack.api_key}"}
+
     def pids(self) -> dict[str, Optional[int]]:
         procs = self.stack.processes
         redis = self.stack.redis
@@ -270,6 +275,10 @@ class StarterBot:
     @property
     def rest_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/webhooks/rest/webhook"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {}  # Rasa's stock REST channel takes no credentials
 
     def pids(self) -> dict[str, Optional[int]]:
         return {
@@ -396,15 +405,17 @@ async def send_turn(session: aiohttp.ClientSession, url: str, sender: str, turn:
     return elapsed
 
 
-def _session(concurrency: int) -> aiohttp.ClientSession:
+def _session(concurrency: int, headers: dict[str, str]) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=concurrency + 2),
         timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
+        headers=headers,
     )
 
 
 async def run_load(url: str, mix: Callable[[int], convs.Conversation], name: str, concurrency: int,
-                   max_turns: int, max_seconds: float, tag: str, first_index: int = 0) -> Phase:
+                   max_turns: int, max_seconds: float, tag: str, first_index: int = 0,
+                   headers: Optional[dict[str, str]] = None) -> Phase:
     """`concurrency` conversations at a time, each sending its turns one after the other, until
     `max_turns` turns were sent or `max_seconds` passed. Every conversation has its own sender id;
     conversation i of the run is `mix(first_index + i)`."""
@@ -428,7 +439,7 @@ async def run_load(url: str, mix: Callable[[int], convs.Conversation], name: str
                 state["sent"] += 1
                 await send_turn(session, url, sender, turn, phase, f"{conversation.name}#{number}")
 
-    async with _session(concurrency) as session:
+    async with _session(concurrency, headers or {}) as session:
         started = time.perf_counter()
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
         phase.seconds = time.perf_counter() - started
@@ -447,14 +458,14 @@ def _window(runs: list[list[Optional[float]]], turn: int) -> tuple[Optional[floa
 
 
 async def long_conversation(url: str, mix: Callable[[int], convs.Conversation], turns: int, repeats: int,
-                            max_seconds: float, tag: str) -> dict[str, Any]:
+                            max_seconds: float, tag: str, headers: Optional[dict[str, str]] = None) -> dict[str, Any]:
     """`repeats` conversations of `turns` turns, one after the other; latency around turn 5 against
     around turn 200 (median over the 5 turns centred there, pooled over the repeats)."""
     phase = Phase("long", 1)
     runs: list[list[Optional[float]]] = []
     deadline = time.monotonic() + max_seconds
     script = convs.long_turns(mix, turns)
-    async with _session(1) as session:
+    async with _session(1, headers or {}) as session:
         for repeat in range(repeats):
             if time.monotonic() >= deadline:
                 break
@@ -517,7 +528,7 @@ def measure(contenders: list[Contender], budget: Budget, run_id: str) -> dict[st
     for c in contenders:
         print(f"    {c.name}: warmup ({budget.warmup_turns} turns max, concurrency {WARMUP_CONCURRENCY})", flush=True)
         phase = asyncio.run(run_load(c.bot.rest_url, c.mix, "warmup", WARMUP_CONCURRENCY, budget.warmup_turns,
-                                     budget.phase_seconds, f"{tag}-{c.name}"))
+                                     budget.phase_seconds, f"{tag}-{c.name}", headers=c.bot.headers))
         c.result["phases"]["warmup"] = phase.summary()
         _print_phase(c.name, c.result["phases"]["warmup"])
         c.check_alive()
@@ -532,7 +543,8 @@ def measure(contenders: list[Contender], budget: Budget, run_id: str) -> dict[st
             for c in order:
                 phase = asyncio.run(run_load(c.bot.rest_url, c.mix, f"{name}r{number}", concurrency,
                                              turns // budget.rounds, budget.phase_seconds / budget.rounds,
-                                             f"{tag}-{c.name}", first_index=number * 10_000))
+                                             f"{tag}-{c.name}", first_index=number * 10_000,
+                                             headers=c.bot.headers))
                 merged[c.name].absorb(phase)
                 rounds[c.name].append(_round_figures(phase))
                 figures = rounds[c.name][-1]
@@ -546,7 +558,7 @@ def measure(contenders: list[Contender], budget: Budget, run_id: str) -> dict[st
     for c in contenders:
         print(f"    {c.name}: long conversation ({budget.long_repeats} x {budget.long_turns} turns)", flush=True)
         long = asyncio.run(long_conversation(c.bot.rest_url, c.mix, budget.long_turns, budget.long_repeats,
-                                             budget.long_seconds, f"{tag}-{c.name}"))
+                                             budget.long_seconds, f"{tag}-{c.name}", headers=c.bot.headers))
         c.result["long"] = long
         print(f"      turn {EARLY_TURN}: {long[f'turn{EARLY_TURN}_ms']} ms, turn {long['late_turn_measured']}: "
               f"{long[f'turn{LATE_TURN}_ms']} ms, ratio {long['ratio']}", flush=True)

@@ -44,6 +44,14 @@ class Settings:
     verify_window_seconds: int
     order_lock_seconds: int  # how long an order (or client) stays locked past a limit
     verification_ttl_seconds: int  # a verified order is shown without new digits for this long
+    session_max_age_seconds: int  # a web chat session token is honoured this long after it was issued
+    retention_seconds: int  # a conversation is deleted this long after its last turn
+    # Messages a minute (bot.guard.rate_limit): web chat conversation, address, API key; new sessions per address.
+    rate_conversation_per_minute: int
+    rate_ip_per_minute: int
+    rate_api_key_per_minute: int
+    rate_sessions_per_ip_per_minute: int
+    api_keys: tuple[str, ...] = field(repr=False)  # REST callers' keys (the app's backend, scripts)
     # Secrets our processes share (bot.runtime.secrets_store makes them; `make run` passes them on).
     actions_token: str | None = field(repr=False)
     rasa_api_token: str | None = field(repr=False)
@@ -73,6 +81,13 @@ def load_settings() -> Settings:
         verify_window_seconds=_int("VERIFY_WINDOW_SECONDS", 3600),
         order_lock_seconds=_int("ORDER_LOCK_SECONDS", 1800),
         verification_ttl_seconds=_int("VERIFICATION_TTL_SECONDS", 1800),
+        session_max_age_seconds=_int("SESSION_MAX_AGE_SECONDS", 30 * 24 * 3600),
+        retention_seconds=_int("RETENTION_DAYS", 30) * 24 * 3600,
+        rate_conversation_per_minute=_int("RATE_CONVERSATION_PER_MINUTE", 20),
+        rate_ip_per_minute=_int("RATE_IP_PER_MINUTE", 120),
+        rate_api_key_per_minute=_int("RATE_API_KEY_PER_MINUTE", 20_000),
+        rate_sessions_per_ip_per_minute=_int("RATE_SESSIONS_PER_IP_PER_MINUTE", 30),
+        api_keys=_list("SHOP_API_KEYS"),
         actions_token=os.environ.get("SHOP_ACTIONS_TOKEN") or None,
         rasa_api_token=os.environ.get("SHOP_RASA_API_TOKEN") or None,
         redis_password=os.environ.get("SHOP_REDIS_PASSWORD") or None,

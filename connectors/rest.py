@@ -1,13 +1,17 @@
-"""REST channel with input checks: POST /webhooks/rest/webhook.
+"""REST channel with caller identity and input checks: POST /webhooks/rest/webhook.
 
-Rasa's own RestInput answers 500 to a body that is not a JSON object and passes
-any message size on to the NLU. Here a malformed body gets a 400 with a reason,
-and an over-long or empty message gets a polite answer without touching the
-conversation.
+Every call carries `Authorization: Bearer <credential>` (bot.guard.identity): an
+API key from `SHOP_API_KEYS` (the app's backend names the conversation in
+`sender`), or a web chat session token (the conversation is the token's; a
+`sender` naming another is refused). Without one: 401. Rasa's own RestInput
+answers 500 to a body that is not a JSON object and passes any message size on
+to the NLU; here a malformed body gets a 400 with a reason, and an over-long or
+empty message gets a polite answer without touching the conversation.
 """
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any, Awaitable, Callable, Dict, Optional
 
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
@@ -17,8 +21,12 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.config import load_settings
+from bot.guard.identity import Caller, SessionTokens, identify
+from bot.guard.rate_limit import SLOW_DOWN_REPLY, rate_limiter
 from bot.guard.screening import CLIENT_KEY, BadRequest, check_metadata, check_sender, screen_message
 from connectors.deliver import deliver
+
+logger = logging.getLogger(__name__)
 
 
 def _parse_body(request: Request) -> Dict[str, Any]:
@@ -40,6 +48,25 @@ def _bad_request(error: BadRequest) -> HTTPResponse:
     return response.json({"error": "bad_request", "message": str(error)}, status=400)
 
 
+UNAUTHORIZED = {"error": "unauthorized",
+                "message": "send Authorization: Bearer <API key or web chat session token>"}
+
+
+def conversation_of(caller: Caller, body: Dict[str, Any]) -> str:
+    """The conversation a caller may write to: a session's own, or the one an API key's caller names."""
+    if caller.kind == "session":
+        named = body.get("sender")
+        if named is not None and named != caller.name:
+            raise PermissionError("this session token is for another conversation")
+        return caller.name
+    return check_sender(body.get("sender"))
+
+
+def client_of(caller: Caller, sender: str) -> str:
+    """Who the order access guard counts: a session, or one of an app backend's users."""
+    return caller.client_id if caller.kind == "session" else f"{caller.client_id}:{sender}"
+
+
 class ShopRestInput(RestInput):
     """Rasa's REST channel, same URL and reply format, with request validation."""
 
@@ -48,7 +75,13 @@ class ShopRestInput(RestInput):
         return "rest"
 
     def __init__(self, max_chars: Optional[int] = None) -> None:
-        self.max_chars = max_chars or load_settings().max_message_chars
+        settings = load_settings()
+        self.max_chars = max_chars or settings.max_message_chars
+        self.api_keys = settings.api_keys
+        self.tokens = (SessionTokens(settings.session_key, settings.session_max_age_seconds)
+                       if settings.session_key else None)
+        if not self.api_keys and not self.tokens:
+            logger.warning("REST channel: no SHOP_API_KEYS and no SHOP_SESSION_KEY, every call will be refused")
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> ShopRestInput:
@@ -63,14 +96,22 @@ class ShopRestInput(RestInput):
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
+            caller = identify(request.headers.get("authorization"), self.api_keys, self.tokens)
+            if caller is None:
+                return response.json(UNAUTHORIZED, status=401)
             try:
                 body = _parse_body(request)
-                sender = check_sender(body.get("sender", "default"))
+                sender = conversation_of(caller, body)
                 screened = screen_message(body.get("message"), self.max_chars)
             except BadRequest as error:
                 return _bad_request(error)
+            except PermissionError as error:
+                return response.json({"error": "forbidden", "message": str(error)}, status=403)
             if screened.reply is not None:
                 return response.json([{"recipient_id": sender, "text": screened.reply}])
+            api_key = caller.name if caller.kind == "api_key" else None
+            if not rate_limiter().allow_message(sender, ip=request.ip, api_key=api_key):
+                return response.json([{"recipient_id": sender, "text": SLOW_DOWN_REPLY}], status=429)
             collector = CollectingOutputChannel()
             await deliver(
                 on_new_message,
@@ -79,7 +120,7 @@ class ShopRestInput(RestInput):
                     collector,
                     sender,
                     input_channel=self.name(),  # the server knows the channel; a client could claim any
-                    metadata={**body["metadata"], CLIENT_KEY: f"ip:{request.ip}"},
+                    metadata={**body["metadata"], CLIENT_KEY: client_of(caller, sender)},
                 ),
                 request.app,
             )

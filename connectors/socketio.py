@@ -1,16 +1,17 @@
 """Socket.IO channel for the web chat page (bot/web/static).
 
-Written out rather than inherited from Rasa's SocketIOInput because that one
-does not await `enter_room` (a coroutine in python-socketio 5.x), so with
-session persistence the bot's answers never reach the page. Messages are
-screened like on every channel (bot.guard.screening).
+Written out rather than inherited from Rasa's SocketIOInput, which lets a client
+name any conversation. Here a connection must present a web chat session token
+(`auth: {token}`, issued by the web chat server's `POST /session`, see
+bot.guard.identity): it is bound to that token's conversation and joins only
+its room, so a conversation's replies reach only its own connections, and a
+message naming another conversation is refused. Messages are screened like on
+every channel (bot.guard.screening).
 """
 from __future__ import annotations
 
-import inspect
 import json
 import logging
-import uuid
 from typing import Any, Awaitable, Callable, Dict, Optional
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
@@ -21,7 +22,9 @@ from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
 from bot.config import load_settings
-from bot.guard.screening import CLIENT_KEY, BadRequest, check_metadata, check_sender, screen_message
+from bot.guard.identity import SessionTokens
+from bot.guard.rate_limit import SLOW_DOWN_REPLY, rate_limiter
+from bot.guard.screening import CLIENT_KEY, BadRequest, check_metadata, screen_message
 from connectors.deliver import deliver
 
 logger = logging.getLogger(__name__)
@@ -40,7 +43,6 @@ class ShopSocketIOInput(InputChannel):
         return cls(
             user_message_evt=credentials.get("user_message_evt", "user_uttered"),
             bot_message_evt=credentials.get("bot_message_evt", "bot_uttered"),
-            session_persistence=credentials.get("session_persistence", True),
             socketio_path=credentials.get("socketio_path", "/socket.io"),
             max_chars=credentials.get("max_message_chars"),
         )
@@ -49,26 +51,30 @@ class ShopSocketIOInput(InputChannel):
         self,
         user_message_evt: str = "user_uttered",
         bot_message_evt: str = "bot_uttered",
-        session_persistence: bool = True,
         socketio_path: str = "/socket.io",
         max_chars: Optional[int] = None,
     ) -> None:
         self.user_message_evt = user_message_evt
         self.bot_message_evt = bot_message_evt
-        self.session_persistence = session_persistence
         self.socketio_path = socketio_path
         settings = load_settings()
+        self.tokens = (SessionTokens(settings.session_key, settings.session_max_age_seconds)
+                       if settings.session_key else None)
         self.max_chars = max_chars or settings.max_message_chars
         self.allowed_origins = settings.webchat_origins
         self.sio: Optional[AsyncServer] = None
         self.app: Optional[Sanic] = None  # the server this channel runs in, once it starts
 
-    def _client(self, sid: str) -> str:
-        """Who is on this connection: the address it came from (the session, once tokens bind it)."""
+    def _ip(self, sid: str) -> str:
+        """The address this connection came from."""
         environ = (self.sio.get_environ(sid) if self.sio else None) or {}
         # engine.io's Sanic driver always says REMOTE_ADDR 127.0.0.1; the Sanic request knows the peer.
         request = environ.get("sanic.request")
-        return f"ip:{getattr(request, 'ip', None) or 'unknown'}"
+        return str(getattr(request, "ip", None) or "unknown")
+
+    def _client(self, sid: str) -> str:
+        """Who the order access guard counts for this connection: its address."""
+        return f"ip:{self._ip(sid)}"
 
     def get_output_channel(self) -> Optional[OutputChannel]:
         return SocketIOOutput(self.sio, self.bot_message_evt) if self.sio else None
@@ -88,26 +94,37 @@ class ShopSocketIOInput(InputChannel):
         async def remember_app(app: Sanic, _loop: object) -> None:
             self.app = app
 
+        @sio.on("connect")
+        async def connect(sid: str, environ: Dict[str, Any], auth: Any = None) -> None:
+            token = auth.get("token") if isinstance(auth, dict) else None
+            session_id = self.tokens.session_of(token) if self.tokens else None
+            if session_id is None:
+                raise ConnectionRefusedError("a web chat session token is required (POST /session on the web chat)")
+            await sio.save_session(sid, {"session_id": session_id})
+            await sio.enter_room(sid, session_id)  # replies to this conversation reach its connections only
+
+        async def bound_session(sid: str) -> Optional[str]:
+            session = await sio.get_session(sid)
+            return session.get("session_id") if isinstance(session, dict) else None
+
         @sio.on("session_request")
-        async def session_request(sid: str, data: Optional[Dict]) -> None:
-            session_id = data.get("session_id") if isinstance(data, dict) else None
-            try:
-                session_id = check_sender(session_id) if session_id else uuid.uuid4().hex
-            except BadRequest:
-                session_id = uuid.uuid4().hex
-            if self.session_persistence:
-                entered = sio.enter_room(sid, session_id)
-                if inspect.isawaitable(entered):
-                    await entered
-            await sio.emit("session_confirm", session_id, room=sid)
+        async def session_request(sid: str, data: Any) -> None:
+            session_id = await bound_session(sid)
+            if session_id:
+                await sio.emit("session_confirm", session_id, room=sid)
 
         @sio.on(self.user_message_evt)
         async def handle_message(sid: str, data: Any) -> None:
             if not isinstance(data, dict):
                 return
             output = SocketIOOutput(sio, self.bot_message_evt)
+            sender_id = await bound_session(sid)
+            named = data.get("session_id")
+            if sender_id is None or (named is not None and named != sender_id):
+                logger.warning("refused a message for another conversation on connection %s", sid)
+                await sio.emit("error", {"message": "this connection belongs to another conversation"}, room=sid)
+                return
             try:
-                sender_id = check_sender(data.get("session_id") if self.session_persistence else sid)
                 screened = screen_message(data.get("message"), self.max_chars)
                 metadata = data.get("metadata") or {}
                 if isinstance(metadata, str):  # Rasa's own web widget sends it as a JSON string
@@ -121,6 +138,9 @@ class ShopSocketIOInput(InputChannel):
                 return
             if screened.reply is not None:
                 await output.send_text_message(sender_id, screened.reply)
+                return
+            if not rate_limiter().allow_message(sender_id, ip=self._ip(sid)):
+                await output.send_text_message(sender_id, SLOW_DOWN_REPLY)
                 return
             await deliver(
                 on_new_message,

@@ -46,9 +46,16 @@ class RunningStack:
     def web_url(self) -> Optional[str]:
         return self.stack.web_url
 
-    def post(self, body: bytes, content_type: str = "application/json") -> tuple[int, object]:
-        """Raw POST to the REST webhook: (status, decoded JSON or text)."""
-        request = urllib.request.Request(self.rest_url, data=body, headers={"Content-Type": content_type})
+    def post(self, body: bytes, content_type: str = "application/json",
+             authorization: Optional[str] = "api_key") -> tuple[int, object]:
+        """Raw POST to the REST webhook, as the app's backend (its API key) unless `authorization` says
+        otherwise (a whole header value, or None for none): (status, decoded JSON or text)."""
+        headers = {"Content-Type": content_type}
+        if authorization == "api_key":
+            headers["Authorization"] = f"Bearer {self.stack.api_key}"
+        elif authorization is not None:
+            headers["Authorization"] = authorization
+        request = urllib.request.Request(self.rest_url, data=body, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
                 status, raw = response.status, response.read()

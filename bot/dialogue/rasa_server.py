@@ -12,6 +12,7 @@ import sys
 
 from bot.config import load_settings
 from bot.dialogue import rasa_speedups
+from bot.privacy.logs import install_masking
 
 
 def with_api_token(argv: list[str], token: str | None) -> list[str]:
@@ -22,6 +23,7 @@ def with_api_token(argv: list[str], token: str | None) -> list[str]:
 
 
 def main() -> None:
+    install_masking()
     rasa_speedups.install()
     from rasa.__main__ import main as rasa_main
 

@@ -37,6 +37,7 @@ from rasa.shared.core.trackers import DialogueStateTracker, TrackerEventDiffEngi
 
 from bot.config import load_settings
 from bot.dialogue.rasa_speedups import resolve_event_type
+from bot.privacy.masking import mask_text, mask_value
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,25 @@ def connect(url: str, password: Optional[str] = None, username: Optional[str] = 
                                 socket_connect_timeout=socket_timeout, **extra)
 
 
+def mask_event(data: dict[str, Any]) -> dict[str, Any]:
+    """A user, bot or slot event with the personal data in its texts and values masked.
+
+    Order numbers stay (the masker keeps them), so a verified order survives a reload;
+    a flow that needs a personal value keeps it outside the transcript (bot.privacy.pending).
+    """
+    data = dict(data)
+    if isinstance(data.get("text"), str):
+        data["text"] = mask_text(data["text"])
+    if data.get("event") == "slot":
+        data["value"] = mask_value(data.get("value"))
+    parse = data.get("parse_data")
+    if isinstance(parse, dict):
+        data["parse_data"] = {**parse, **{key: mask_value(parse[key]) for key in ("text", "entities") if key in parse}}
+    if isinstance(data.get("data"), dict):  # a bot message's buttons, attachments
+        data["data"] = mask_value(data["data"])
+    return data
+
+
 class EventCodec:
     """JSON <-> Event; event names resolve through `bot.dialogue.rasa_speedups.resolve_event_type`.
 
@@ -103,7 +123,11 @@ class EventCodec:
 
     @staticmethod
     def encode(event: Event) -> str:
-        return json.dumps(event.as_dict(), ensure_ascii=False)
+        """The event as stored: what a shopper or the bot wrote has personal data masked (bot.privacy)."""
+        data = event.as_dict()
+        if data.get("event") in ("user", "bot", "slot"):
+            data = mask_event(data)
+        return json.dumps(data, ensure_ascii=False)
 
 
 @dataclass
@@ -147,10 +171,12 @@ class ShopRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
         for ignored in ("host", "port", "db"):  # the URL says these
             kwargs.pop(ignored, None)
         super().__init__(domain, event_broker, **kwargs)
-        self.url = load_settings().redis_url or url or DEFAULT_URL
+        settings = load_settings()
+        self.url = settings.redis_url or url or DEFAULT_URL
         self.red = connect(self.url, password=password, username=username, use_ssl=use_ssl,
                            socket_timeout=socket_timeout)
-        self.record_exp = int(record_exp) if record_exp else 0
+        # Personal data is not kept forever: a conversation expires this long after its last turn.
+        self.record_exp = int(record_exp) if record_exp else settings.retention_seconds
         self.prefix = f"{key_prefix or DEFAULT_PREFIX}:conv:"
         self.codec = EventCodec()
         self._append = self.red.register_script(_APPEND_SCRIPT)

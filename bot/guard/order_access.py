@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 from dataclasses import dataclass
 from functools import cache
 from typing import Optional
@@ -25,21 +24,13 @@ from typing import Optional
 import redis
 
 from bot.config import Settings, load_settings
+from bot.guard.windows import SlidingWindows
 
 logger = logging.getLogger(__name__)
 
 PREFIX = "shop:guard"
 LOCK_LOG = f"{PREFIX}:locks"  # a Redis list of JSON lock records for agents, newest first
 LOCK_LOG_LENGTH = 1000
-
-# Add one failure to a sliding window and count the window: KEYS[1] the window,
-# ARGV: now (ms), window (ms), a unique member. Returns the failures in the window.
-_COUNT_FAILURE = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]))
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return redis.call('ZCARD', KEYS[1])
-"""
 
 
 @dataclass(frozen=True)
@@ -71,7 +62,7 @@ class OrderAccessGuard:
     def __init__(self, client: redis.Redis, limits: Limits) -> None:
         self.redis = client
         self.limits = limits
-        self._count = client.register_script(_COUNT_FAILURE)
+        self._windows = SlidingWindows(client)
 
     @classmethod
     def from_settings(cls, settings: Optional[Settings] = None) -> OrderAccessGuard:
@@ -95,13 +86,9 @@ class OrderAccessGuard:
 
     def record_failure(self, order_no: str, client_id: Optional[str]) -> Optional[Refusal]:
         """Count a wrong check; a refusal when it locked the order or the client."""
-        now_ms, window_ms = int(time.time() * 1000), self.limits.window_seconds * 1000
-        member = uuid.uuid4().hex
-        order_failures = int(self._count(keys=[_key("failures", "order", order_no)], args=[now_ms, window_ms, member]))
-        client_failures = 0
-        if client_id:
-            client_failures = int(self._count(keys=[_key("failures", "client", client_id)],
-                                              args=[now_ms, window_ms, member]))
+        window = self.limits.window_seconds
+        order_failures = self._windows.add(_key("failures", "order", order_no), window)
+        client_failures = self._windows.add(_key("failures", "client", client_id), window) if client_id else 0
         if order_failures >= self.limits.failures_per_order:
             return self._lock("order", order_no, order_no, client_id, order_failures)
         if client_id and client_failures >= self.limits.failures_per_client:

@@ -23,6 +23,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.config import load_settings
+from bot.privacy.logs import install_masking
 
 logger = logging.getLogger(__name__)
 OPEN_PATHS = frozenset({"/health"})
@@ -56,6 +57,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--port", type=int, default=settings.actions_port)
     parser.add_argument("--host", default=settings.actions_host)
     args = parser.parse_args(argv)
+    install_masking()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s - %(message)s")
     if not settings.actions_token:
         print("SHOP_ACTIONS_TOKEN is not set: the action server will not run without its secret "

@@ -119,6 +119,7 @@ def start_embedded(data_dir: Path, port: Optional[int] = None, persist: bool = T
             raise RuntimeError(f"Redis exited at start (code {process.returncode}); see {data_dir / 'redis.log'}")
         if is_reachable(url, timeout=0.2):
             server = RedisServer(url, process)
+            (data_dir / "port").write_text(str(port), encoding="ascii")  # for tools (bot.runtime.connection)
             logger.info("embedded Redis on %s", server.display_url)
             return server
         time.sleep(0.05)

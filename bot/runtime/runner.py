@@ -84,6 +84,7 @@ class Stack:
     actions_host: str = "127.0.0.1"
     webchat_origins: tuple[str, ...] = ()  # default: the web page on this machine
     public_rasa_url: Optional[str] = None  # Rasa as shoppers' browsers reach it; default rasa_url
+    configured_api_keys: tuple[str, ...] = field(default=(), repr=False)  # SHOP_API_KEYS; else one is made
     secrets: Optional[InternalSecrets] = field(default=None, init=False, repr=False)
     redis: Optional[RedisServer] = field(default=None, init=False)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict, init=False)
@@ -99,6 +100,7 @@ class Stack:
             rasa_host=settings.rasa_host, actions_host=settings.actions_host,
             webchat_origins=() if free_ports else settings.webchat_origins,
             public_rasa_url=None if free_ports else settings.rasa_public_url,
+            configured_api_keys=settings.api_keys,
         )
 
     # -- URLs --------------------------------------------------------------------
@@ -111,6 +113,14 @@ class Stack:
         """The token of Rasa's HTTP API (`?token=` or `Authorization: Bearer`)."""
         assert self.secrets is not None, "start() the stack first"
         return self.secrets.rasa_api_token
+
+    @property
+    def api_key(self) -> str:
+        """A REST key (`Authorization: Bearer <key>`): the first configured one, else the one made at first start."""
+        if self.configured_api_keys:
+            return self.configured_api_keys[0]
+        assert self.secrets is not None, "start() the stack first"
+        return self.secrets.api_key
 
     @property
     def origins(self) -> tuple[str, ...]:
@@ -143,7 +153,7 @@ class Stack:
             TF_CPP_MIN_LOG_LEVEL="2",
         )
         if self.secrets:
-            env.update(self.secrets.env())
+            env.update(self.secrets.env(self.configured_api_keys))
         env.update(server_thread_env())
         env.pop("SANIC_REQUEST_MAX_SIZE", None)
         return env
@@ -252,6 +262,7 @@ def main() -> int:
   Rasa socket.io:  {stack.rasa_url}/socket.io/
   Action server:   {stack.actions_url}/webhook
   Redis:           {stack.redis.display_url if stack.redis else '-'} ({redis_kind})
+  REST API key:    {'SHOP_API_KEYS (as configured)' if stack.configured_api_keys else stack.state_dir / 'secrets' / 'api_key'}
   Logs:            {stack.state_dir / 'logs'}
   Press Ctrl-C to stop everything.
 """, flush=True)

@@ -4,7 +4,8 @@
   a call without it is refused before any action runs;
 - `rasa_api_token`: Rasa's HTTP API (`/conversations/...`, `/model/...`);
 - `redis_password`: the embedded Redis requires it;
-- `session_key`: signs the web chat's session tokens.
+- `session_key`: signs the web chat's session tokens;
+- `api_key`: a REST key for scripts and the benchmark when `SHOP_API_KEYS` is not set.
 
 Each lives in its own file under `<state>/secrets/` (directory 0700, files
 0600), is handed to child processes in their environment (never on a command
@@ -18,13 +19,14 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-NAMES = ("actions_token", "rasa_api_token", "redis_password", "session_key")
+NAMES = ("actions_token", "rasa_api_token", "redis_password", "session_key", "api_key")
 # The environment variable each secret reaches a child process in (read in bot.config).
 ENV = {
     "actions_token": "SHOP_ACTIONS_TOKEN",
     "rasa_api_token": "SHOP_RASA_API_TOKEN",
     "redis_password": "SHOP_REDIS_PASSWORD",
     "session_key": "SHOP_SESSION_KEY",
+    "api_key": "SHOP_API_KEYS",
 }
 
 
@@ -34,10 +36,14 @@ class InternalSecrets:
     rasa_api_token: str
     redis_password: str
     session_key: str
+    api_key: str
 
-    def env(self) -> dict[str, str]:
-        """The environment that hands these secrets to a child process."""
-        return {ENV[name]: getattr(self, name) for name in NAMES}
+    def env(self, configured_api_keys: tuple[str, ...] = ()) -> dict[str, str]:
+        """The environment that hands these secrets to a child process; configured API keys replace ours."""
+        env = {ENV[name]: getattr(self, name) for name in NAMES}
+        if configured_api_keys:
+            env[ENV["api_key"]] = ",".join(configured_api_keys)
+        return env
 
 
 def _read_or_create(path: Path) -> str:

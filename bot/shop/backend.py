@@ -74,3 +74,11 @@ class ShopBackend(Protocol):
 
     def tickets_for_order(self, order_no: str) -> Sequence[Ticket]:
         """All tickets filed on an order, oldest first."""
+
+    # --- a shopper's data, on request ---------------------------------------
+    def orders_of_phone(self, phone: str) -> list[str]:
+        """Numbers of the orders placed with this phone number."""
+
+    def forget_customer(self, order_nos: Sequence[str], conversation_ids: Sequence[str]) -> dict[str, int]:
+        """Delete the tickets of these orders or conversations and blank the customers' name, phone and
+        address on the orders (the orders themselves stay: the shop's accounts need them); counts by kind."""

@@ -24,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
+from bot.privacy.masking import mask_value
 from bot.shop.catalog import BRAND_ALIASES, CATEGORIES, OTHER_BRANDS, canonical_brand, category_of
 from bot.shop.db_time import from_db_time, to_db_time
 from bot.shop.identifiers import MOBILE_PHONE, ORDER_NO
@@ -44,6 +45,9 @@ from bot.shop.promotions import coupon_check
 
 MAX_QUERY_CHARS = 500  # product mentions are looked for in the first 500 characters only
 MAX_LIMIT = 100
+
+
+FORGOTTEN = "已删除"  # what a purged shopper's name, phone and address become
 
 
 class OrderNotFound(LookupError):
@@ -539,7 +543,9 @@ class SqliteShopBackend:
             raise ValueError(f"not an order number: {order_no!r}")
         created = self.now().replace(microsecond=0)
         prefix = f"T{created:%Y%m%d}"
-        body = json.dumps(details or {}, ensure_ascii=False, default=str)
+        # Tickets keep what shoppers wrote for as long as agents need it: phone, ID and card
+        # numbers and street addresses in it are masked (bot.privacy.masking).
+        body = json.dumps(mask_value(details or {}), ensure_ascii=False, default=str)
         with self._write() as conn:
             last = conn.execute("SELECT MAX(CAST(substr(ticket_no, 10) AS INTEGER)) FROM tickets"
                                 " WHERE substr(ticket_no, 1, 9) = ?", (prefix,)).fetchone()[0]
@@ -562,6 +568,44 @@ class SqliteShopBackend:
         with self._read() as conn:
             row = conn.execute("SELECT * FROM tickets WHERE ticket_no = ?", (cleaned,)).fetchone()
         return self._ticket(row) if row else None
+
+    def orders_of_phone(self, phone: str) -> list[str]:
+        """Numbers of the orders placed with this phone number."""
+        cleaned = re.sub(r"[\s\-]", "", unicodedata.normalize("NFKC", phone or ""))
+        if not MOBILE_PHONE.fullmatch(cleaned):
+            return []
+        with self._read() as conn:
+            return [r[0] for r in conn.execute("SELECT order_no FROM orders WHERE phone = ? ORDER BY order_no",
+                                               (cleaned,))]
+
+    def forget_customer(self, order_nos: Sequence[str], conversation_ids: Sequence[str]) -> dict[str, int]:
+        """Delete the tickets of these orders or conversations and blank the customers' name, phone and
+        address on the orders (the orders stay for the shop's accounts); counts by kind."""
+        numbers = sorted({n for n in map(self._clean_order_no, order_nos) if n})
+        senders = sorted(set(conversation_ids))
+        removed = {"tickets": 0, "orders_anonymised": 0, "customers_anonymised": 0}
+        with self._write() as conn:
+            doomed = set()
+            for number in numbers:
+                doomed |= {r[0] for r in conn.execute("SELECT ticket_no FROM tickets WHERE order_no = ?", (number,))}
+            for row in conn.execute("SELECT ticket_no, details FROM tickets"):
+                details = json.loads(row[1] or "{}")
+                if details.get("sender_id") in senders or any(n in row[1] for n in numbers):
+                    doomed.add(row[0])
+            for ticket_no in doomed:
+                conn.execute("DELETE FROM tickets WHERE ticket_no = ?", (ticket_no,))
+            removed["tickets"] = len(doomed)
+            for number in numbers:
+                row = conn.execute("SELECT customer_id FROM orders WHERE order_no = ?", (number,)).fetchone()
+                if row is None:
+                    continue
+                removed["orders_anonymised"] += conn.execute(
+                    "UPDATE orders SET customer_name = ?, phone = ?, address = ?, updated_at = ? WHERE order_no = ?",
+                    (FORGOTTEN, FORGOTTEN, FORGOTTEN, to_db_time(self.now()), number)).rowcount
+                removed["customers_anonymised"] += conn.execute(
+                    "UPDATE customers SET name = ?, phone = ?, address = ? WHERE id = ? AND name != ?",
+                    (FORGOTTEN, f"{FORGOTTEN}-{row[0]}", FORGOTTEN, row[0], FORGOTTEN)).rowcount
+        return removed
 
     def tickets_for_order(self, order_no: str) -> Sequence[Ticket]:
         """All tickets filed on an order, oldest first."""

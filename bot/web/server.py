@@ -26,12 +26,17 @@ from pathlib import Path
 from typing import Optional
 from urllib.parse import urlsplit
 
+import redis
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.config import load_settings
+from bot.guard.identity import SessionTokens
+from bot.guard.rate_limit import SLOW_DOWN_REPLY, rate_limiter
 from bot.guard.screening import MAX_SENDER_CHARS
+from bot.privacy.logs import install_masking
+from bot.privacy.purged import was_purged
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 INDEX_FILE = STATIC_DIR / "index.html"
@@ -46,7 +51,7 @@ _app_counter = itertools.count(1)
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; "
     "img-src 'self' data: http: https:; connect-src 'self' http: https: ws: wss:; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'"
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 
 
@@ -76,18 +81,57 @@ def render_index(max_message_chars: int, max_session_id_chars: int = MAX_SENDER_
             .replace("{{max_session_id_chars}}", str(int(max_session_id_chars))))
 
 
+@cache
+def _redis() -> Optional[redis.Redis]:
+    url = load_settings().redis_url
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2) if url else None
+
+
+def purged_conversation(session_id: str) -> bool:
+    """Whether this conversation was purged on request (bot.privacy.purge)."""
+    client = _redis()
+    try:
+        return bool(client is not None and was_purged(client, session_id))
+    except redis.RedisError:
+        return False
+
+
+def session_tokens() -> Optional[SessionTokens]:
+    settings = load_settings()
+    return SessionTokens(settings.session_key, settings.session_max_age_seconds) if settings.session_key else None
+
+
 def webchat_blueprint(rasa_url: str, socket_path: str = DEFAULT_SOCKET_PATH,
                       max_message_chars: Optional[int] = None) -> Blueprint:
-    """The shopper chat page: ``/``, ``/config.json`` and ``/static/*``."""
+    """The shopper chat page: ``/``, ``/config.json``, ``/session`` and ``/static/*``."""
     bp = Blueprint("webchat")
     config = {"socketUrl": rasa_url, "socketPath": socket_path}
     page = render_index(max_message_chars or load_settings().max_message_chars)
+    tokens = session_tokens()
+
+    @bp.post("/session")
+    async def session(request: Request) -> HTTPResponse:
+        """A signed token for this browser's conversation: the one its token names, else a new one."""
+        if tokens is None:
+            return response.json({"error": "unavailable", "message": "SHOP_SESSION_KEY is not set"}, status=503)
+        if len(request.body or b"") > 2048:
+            return response.json({"error": "bad_request", "message": "body too large"}, status=400)
+        try:
+            body = json.loads(request.body or b"{}")
+        except (ValueError, RecursionError):
+            body = {}
+        current = tokens.session_of(body.get("token")) if isinstance(body, dict) else None
+        purged = current is not None and purged_conversation(current)
+        if purged:
+            current = None  # its data is gone: the page starts afresh and forgets what it stored
+        if current is None and not rate_limiter().allow_new_session(request.ip):
+            return response.json({"error": "too_many_requests", "message": SLOW_DOWN_REPLY}, status=429)
+        token, session_id = tokens.issue(current)
+        return _no_cache(response.json({"token": token, "sessionId": session_id, "purged": purged}))
 
     @bp.get("/")
     async def index(_: Request) -> HTTPResponse:
-        resp = response.html(page)
-        resp.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-        return _no_cache(resp)
+        return _no_cache(response.html(page))
 
     @bp.get("/config.json")
     async def chat_config(_: Request) -> HTTPResponse:
@@ -123,6 +167,9 @@ def create_app(rasa_url: str, *, socket_path: str = DEFAULT_SOCKET_PATH, name: O
 
     @app.on_response
     async def security_headers(_: Request, resp: HTTPResponse) -> None:
+        # On every response, not only the page: no other site may frame or script any of it.
+        resp.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        resp.headers.setdefault("X-Frame-Options", "DENY")
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("Referrer-Policy", "same-origin")
 
@@ -130,6 +177,7 @@ def create_app(rasa_url: str, *, socket_path: str = DEFAULT_SOCKET_PATH, name: O
 
 
 def main(argv: Optional[list[str]] = None) -> None:
+    install_masking()
     settings = load_settings()
     parser = argparse.ArgumentParser(prog="python -m bot.web.server", description="Serve the shop's web chat page.")
     parser.add_argument("--host", default=settings.web_host)

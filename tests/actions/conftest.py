@@ -20,6 +20,7 @@ from rasa_sdk.executor import CollectingDispatcher
 import actions.common
 from bot.config import PROJECT_ROOT
 from bot.guard.order_access import order_access_guard
+from bot.privacy.pending import pending_values
 from bot.runtime.redis_service import RedisServer, start_embedded
 from bot.shop.seed import seed_database
 from bot.shop.sqlite_backend import SqliteShopBackend
@@ -51,6 +52,7 @@ def shop(shop_db: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPat
     redis.Redis.from_url(redis_server.url).flushdb()
     actions.common.backend.cache_clear()
     order_access_guard.cache_clear()
+    pending_values.cache_clear()
     try:
         backend = actions.common.backend()
         assert isinstance(backend, SqliteShopBackend)

@@ -70,13 +70,26 @@ def test_complaint_ticket_carries_the_triage(shop: SqliteShopBackend, domain: di
     assert all(r.slots()[name] is None for name in FLOW_SLOTS)
 
 
-def test_complaint_names_the_order_it_mentions(shop: SqliteShopBackend, domain: dict[str, Any]) -> None:
+def test_an_unverified_order_number_is_not_attached(shop: SqliteShopBackend, domain: dict[str, Any]) -> None:
+    """Anyone can type someone else's order number; it stays the shopper's claim, not the ticket's order."""
     order = pick_order(shop, OrderStatus.COMPLETED, skip=3)
     detail = f"订单{order.order_no}的锅用了两天就掉涂层，质量太差"
     r = run_action(ActionSubmitComplaint(), Turn(slots={"complaint_detail": detail}), domain)
     ticket = shop.get_ticket(ticket_no(r.text))
-    assert ticket is not None and ticket.order_no == order.order_no
+    assert ticket is not None and ticket.order_no is None
+    assert ticket.details["mentioned_order_unverified"] == order.order_no
+    assert ticket not in shop.tickets_for_order(order.order_no)
     assert ticket.category == "product_quality"
+
+
+def test_a_verified_order_mentioned_in_the_complaint_is_attached(shop: SqliteShopBackend,
+                                                                  domain: dict[str, Any]) -> None:
+    order = pick_order(shop, OrderStatus.COMPLETED, skip=5)
+    detail = f"订单{order.order_no}的锅用了两天就掉涂层"
+    r = run_action(ActionSubmitComplaint(), Turn(slots=verified_slots(order, complaint_detail=detail)), domain)
+    ticket = shop.get_ticket(ticket_no(r.text))
+    assert ticket is not None and ticket.order_no == order.order_no
+    assert "mentioned_order_unverified" not in ticket.details
 
 
 def test_complaint_falls_back_to_the_verified_order(shop: SqliteShopBackend, domain: dict[str, Any]) -> None:

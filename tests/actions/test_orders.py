@@ -1,6 +1,7 @@
 """Order actions: status and logistics of a verified order, cancelling, changing address or phone."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from actions.orders import (
@@ -13,6 +14,8 @@ from actions.orders import (
     order_summary,
 )
 from actions.verification import FLOW_SLOTS
+from bot.privacy.masking import mask_address, mask_phone, mask_text
+from bot.privacy.pending import pending_values
 from bot.shop import after_sales
 from bot.shop.formatting import yuan
 from bot.shop.models import OrderStatus
@@ -54,9 +57,12 @@ def test_logistics_timeline_of_a_verified_order(shop: SqliteShopBackend, domain:
     r = run_action(ActionHandleOrder(), Turn(slots=verified_slots(order, order_goal="logistics")), domain)
     lines = r.text.split("\n")
     assert lines[0] == f"订单 {order.order_no} 的物流（{order.carrier} {order.tracking_no}，{OrderStatus.DELIVERED.label}）："
-    newest_first = [f"{e.at:%m-%d %H:%M} {e.location} {e.description}" for e in reversed(order.events)]
+    newest_first = [f"{e.at:%m-%d %H:%M} {e.location} {mask_text(e.description)}" for e in reversed(order.events)]
     assert lines[1:] == newest_first[:8]
     assert "签收" in lines[1]  # the delivery is the newest event
+    courier = next(e.description for e in order.events if "电话" in e.description)
+    phone = re.search(r"1[3-9]\d{9}", courier).group(0)
+    assert phone not in r.text and f"{phone[:3]}****{phone[-4:]}" in r.text  # the courier's number, masked
 
 
 def test_logistics_of_an_order_not_shipped_yet(shop: SqliteShopBackend, domain: dict[str, Any]) -> None:
@@ -180,8 +186,24 @@ def test_new_phone_must_have_eleven_digits(shop: SqliteShopBackend, domain: dict
 def test_new_phone_is_taken_from_the_message(shop: SqliteShopBackend, domain: dict[str, Any]) -> None:
     order = pick_order(shop, OrderStatus.PAID)
     r = modify_form(verified_slots(order, order_field="phone"), {"new_value": "新号码是13912345678"}, domain)
-    assert r.slots()["new_value"] == "13912345678"
+    assert r.slots()["new_value"] == "139****5678"  # the slot (and so the transcript) keeps it masked
+    assert pending_values().take("action-test", "new_value") == "13912345678"
     assert r.messages == []
+
+
+def test_new_address_is_kept_out_of_the_transcript(shop: SqliteShopBackend, domain: dict[str, Any]) -> None:
+    order = pick_order(shop, OrderStatus.PAID)
+    address = "上海市浦东新区世纪大道100号2栋1801室"
+    r = modify_form(verified_slots(order, order_field="address"), {"new_value": address}, domain)
+    assert r.slots()["new_value"] == "上海市浦东新区****"
+    assert pending_values().take("action-test", "new_value") == address
+
+
+def test_an_expired_pending_value_is_asked_again(shop: SqliteShopBackend, domain: dict[str, Any]) -> None:
+    order = pick_order(shop, OrderStatus.PAID, skip=7)
+    slots = verified_slots(order, order_field="phone", new_value="139****5678")  # nothing pending
+    r = run_action(ActionSubmitModifyOrder(), Turn(slots=slots), domain)
+    assert "失效" in r.text and shop.get_order(order.order_no).phone == order.phone
 
 
 def test_new_address_must_be_complete(shop: SqliteShopBackend, domain: dict[str, Any]) -> None:
@@ -224,7 +246,8 @@ def test_delivered_order_cannot_be_modified_at_all(shop: SqliteShopBackend, doma
 def test_phone_change_is_saved_and_shown_masked(shop: SqliteShopBackend, domain: dict[str, Any]) -> None:
     order = pick_order(shop, OrderStatus.PAID, skip=5)
     new_phone = "13912345678" if order.phone != "13912345678" else "13812345678"
-    slots = verified_slots(order, order_field="phone", new_value=new_phone)
+    slots = verified_slots(order, order_field="phone", new_value=mask_phone(new_phone))
+    pending_values().put("action-test", "new_value", new_phone)
     r = run_action(ActionSubmitModifyOrder(), Turn(slots=slots), domain)
     changed = shop.get_order(order.order_no)
     assert changed is not None and changed.phone == new_phone
@@ -236,7 +259,8 @@ def test_phone_change_is_saved_and_shown_masked(shop: SqliteShopBackend, domain:
 def test_address_change_is_saved(shop: SqliteShopBackend, domain: dict[str, Any]) -> None:
     order = pick_order(shop, OrderStatus.PAID, skip=6)
     new_address = "上海市浦东新区世纪大道100号2栋1801室"
-    slots = verified_slots(order, order_field="address", new_value=new_address)
+    slots = verified_slots(order, order_field="address", new_value=mask_address(new_address))
+    pending_values().put("action-test", "new_value", new_address)
     r = run_action(ActionSubmitModifyOrder(), Turn(slots=slots), domain)
     changed = shop.get_order(order.order_no)
     assert changed is not None and changed.address == new_address

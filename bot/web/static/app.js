@@ -3,13 +3,16 @@
  *
  * Talks to Rasa's socketio channel (credentials.yml: user_message_evt: user_uttered,
  * bot_message_evt: bot_uttered, session_persistence: true):
- *   client -> server  session_request {session_id}       on every (re)connect
+ *   page   -> web     POST /session {token?} -> {token, sessionId}   before every (re)connect
+ *   client -> server  socket.io connect with auth {token}  (the server binds the connection
+ *                     to the token's conversation and refuses it without one)
+ *   client -> server  session_request                     on every (re)connect
  *   server -> client  session_confirm <session_id>
  *   client -> server  user_uttered {message, session_id}
  *   server -> client  bot_uttered {text?, quick_replies?|buttons?, attachment?|image?}
  *
- * The session id and the message history live in localStorage, so a reload keeps
- * the conversation (same session id, so Rasa continues the same tracker).
+ * The session token, its id and the message history live in localStorage, so a reload
+ * keeps the conversation (the same token, so Rasa continues the same tracker).
  * Message text only ever reaches the DOM through text nodes, never as HTML.
  */
 (function () {
@@ -49,25 +52,18 @@
 
   // ---------------------------------------------------------------- storage
 
-  function newSessionId() {
-    var bytes = new Uint8Array(16);
-    if (window.crypto && window.crypto.getRandomValues) {
-      window.crypto.getRandomValues(bytes);
-    } else {
-      for (var i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
-    }
-    var hex = "";
-    for (var j = 0; j < bytes.length; j++) hex += (bytes[j] < 16 ? "0" : "") + bytes[j].toString(16);
-    return hex;
+  // A new conversation: the server names it when the page asks for a session token.
+  function freshState() {
+    return { sessionId: null, token: null, messages: [] };
   }
 
-  function freshState() {
-    return { sessionId: newSessionId(), messages: [] };
+  function isValidSessionId(id) {
+    return typeof id === "string" && /^[A-Za-z0-9_-]{8,}$/.test(id) && id.length <= MAX_SESSION_ID;
   }
 
   function isValidState(s) {
-    return s && typeof s.sessionId === "string" && /^[A-Za-z0-9_-]{8,}$/.test(s.sessionId) && s.sessionId.length <= MAX_SESSION_ID &&
-      Array.isArray(s.messages);
+    return s && (s.sessionId === null || isValidSessionId(s.sessionId)) &&
+      (s.token === null || typeof s.token === "string") && Array.isArray(s.messages);
   }
 
   function loadState() {
@@ -75,6 +71,8 @@
       var raw = window.localStorage.getItem(STORAGE_KEY);
       if (raw) {
         var parsed = JSON.parse(raw);
+        if (parsed && parsed.token === undefined) parsed.token = null; // stored by an older page
+        if (parsed && parsed.token === null) parsed.sessionId = null; // ids come from the server now
         if (isValidState(parsed)) {
           parsed.messages = parsed.messages.filter(function (m) {
             return m && (m.from === "user" || m.from === "bot");
@@ -472,6 +470,11 @@
     var target = resolveSocket(cfg);
     socket = window.io(target.url, {
       path: target.path,
+      // Asked before every (re)connect: a fresh token for this browser's conversation.
+      auth: function (cb) {
+        fetchSession().then(function () { cb({ token: state.token }); },
+                            function () { cb({ token: state.token }); });
+      },
       transports: ["websocket", "polling"],
       tryAllTransports: true,
       reconnection: true,
@@ -482,15 +485,12 @@
 
     socket.on("connect", function () {
       restarting = false;
-      socket.emit("session_request", { session_id: state.sessionId });
+      socket.emit("session_request", {});
     });
 
     socket.on("session_confirm", function (data) {
       var id = typeof data === "string" ? data : data && data.session_id;
-      if (id && id !== state.sessionId && isValidState({ sessionId: id, messages: [] }) && !state.messages.length) {
-        state.sessionId = id;
-        saveState();
-      }
+      if (!isValidSessionId(id) || id !== state.sessionId) return; // not the conversation this page holds
       setConnState("online");
       setReady(true);
     });
@@ -532,6 +532,33 @@
     } else if (!socket.active) {
       socket.connect();
     }
+  }
+
+  // POST /session: renews this page's token, or starts a new conversation when it has none
+  // (or it expired). A new conversation id replaces the old one; the shown history stays.
+  function fetchSession() {
+    return fetch("/session", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ token: state.token }),
+      cache: "no-store",
+      credentials: "same-origin",
+    })
+      .then(function (r) {
+        if (!r.ok) throw new Error("HTTP " + r.status);
+        return r.json();
+      })
+      .then(function (data) {
+        if (!data || typeof data.token !== "string" || !isValidSessionId(data.sessionId)) throw new Error("bad session");
+        if (data.purged) {
+          // The shop deleted this conversation on the shopper's request: forget what this page kept.
+          state.messages = [];
+          renderAll();
+        }
+        state.token = data.token;
+        state.sessionId = data.sessionId;
+        saveState();
+      });
   }
 
   function loadConfig() {

@@ -19,6 +19,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from bot.config import load_settings
 from bot.dialogue.tracker_store import ShopRedisTrackerStore
 from bot.runtime.redis_service import RedisServer, start_embedded
 
@@ -179,6 +180,16 @@ def test_keys_delete_and_expiry(store: ShopRedisTrackerStore, redis_server: Redi
     user_turn(tracker, "会过期")
     run(expiring.save(tracker))
     assert 0 < expiring.red.ttl(expiring.events_key("c")) <= 60
+
+
+def test_conversations_expire_after_the_retention_by_default(store: ShopRedisTrackerStore) -> None:
+    tracker = run(store.get_or_create_tracker("kept-a-while"))
+    user_turn(tracker, "我的手机号是13812345678")
+    run(store.save(tracker))
+    retention = load_settings().retention_seconds
+    assert retention == 30 * 24 * 3600  # the documented default
+    for key in (store.events_key("kept-a-while"), store.epoch_key("kept-a-while")):
+        assert retention - 60 < store.red.ttl(key) <= retention
 
 
 def test_unknown_stored_events_are_skipped(store: ShopRedisTrackerStore) -> None:

@@ -40,7 +40,8 @@ def get(url: str, timeout: float = 5.0):
 
 
 def start_server(rasa_url: str, port: int) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               SHOP_SESSION_KEY="web-server-test-key")
     return subprocess.Popen(
         [sys.executable, "-m", "bot.web.server", "--host", "127.0.0.1", "--port", str(port), "--rasa-url", rasa_url],
         cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -208,3 +209,25 @@ def test_page_script_never_writes_html():
     js = (STATIC_DIR / "app.js").read_text(encoding="utf-8")
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
         assert sink not in js, sink
+
+
+@pytest.mark.parametrize("path", ["/", "/config.json", "/static/app.js", "/health", "/no-such-page"])
+def test_every_response_forbids_framing_and_foreign_scripts(base_url, path):
+    _, headers, _ = get(base_url + path)
+    csp = headers.get("Content-Security-Policy", "")
+    assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp, path
+    assert headers.get("X-Frame-Options") == "DENY", path
+
+
+def test_session_tokens_are_issued_and_renewed(base_url):
+    def post(payload: bytes) -> dict:
+        request = urllib.request.Request(base_url + "/session", data=payload,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return json.loads(resp.read())
+
+    first = post(b"{}")
+    assert len(first["sessionId"]) == 32 and first["token"]
+    assert post(json.dumps({"token": first["token"]}).encode())["sessionId"] == first["sessionId"]
+    assert post(b'{"token": "forged"}')["sessionId"] != first["sessionId"]
+    assert post(b"not json")["sessionId"] != first["sessionId"]

@@ -8,7 +8,7 @@ Three groups, all marked ``browser``:
   reload that keeps the conversation;
 * against a web server whose Rasa URL is a closed port: the disconnected banner;
 * against a small fake Rasa socket.io server started here (it speaks the same
-  events as Rasa's socketio channel with ``session_persistence: true``): the page's
+  events as the shop's socketio channel, session tokens included): the page's
   own behaviour (line breaks, text-only rendering, quick replies, Enter and empty
   input, length limit, "新对话", and the banner going away on reconnect),
   independent of what the real bot answers.
@@ -79,8 +79,13 @@ def _http_ok(url: str) -> bool:
         return False
 
 
+# The fake Rasa and the web server it is paired with sign and check sessions with this key.
+FAKE_SESSION_KEY = "browser-test-session-key"
+
+
 def _start(cmd: Sequence[str], ready_url: str, what: str, timeout: float = 30.0) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               SHOP_SESSION_KEY=FAKE_SESSION_KEY)
     proc = subprocess.Popen(list(cmd), cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -290,10 +295,13 @@ def test_banner_when_rasa_is_unreachable(phone: Page):
 
 FAKE_RASA = textwrap.dedent(
     r'''
-    """Speaks Rasa's socketio channel events (session_persistence: true) with canned answers."""
-    import asyncio, sys
+    """Speaks the shop's socketio channel (a session token binds each connection) with canned answers."""
+    import asyncio, os, sys
     import socketio
     from aiohttp import web
+    from bot.guard.identity import SessionTokens
+
+    tokens = SessionTokens(os.environ["SHOP_SESSION_KEY"], 3600)
 
     sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins="*")
     app = web.Application()
@@ -305,16 +313,23 @@ FAKE_RASA = textwrap.dedent(
 
     app.router.add_get("/", health)
 
+    @sio.on("connect")
+    async def connect(sid, environ, auth=None):
+        session_id = tokens.session_of((auth or {}).get("token"))
+        if session_id is None:
+            raise ConnectionRefusedError("no session token")
+        await sio.save_session(sid, {"session_id": session_id})
+        await sio.enter_room(sid, session_id)
+
     @sio.on("session_request")
     async def session_request(sid, data):
-        session_id = (data or {}).get("session_id") or "generated0000000"
-        await sio.enter_room(sid, session_id)
-        await sio.emit("session_confirm", session_id, room=sid)
+        await sio.emit("session_confirm", (await sio.get_session(sid))["session_id"], room=sid)
 
     @sio.on("user_uttered")
     async def user_uttered(sid, data):
-        session_id = data.get("session_id")
-        if not session_id:
+        session_id = (await sio.get_session(sid))["session_id"]
+        if data.get("session_id") != session_id:
+            await sio.emit("error", {"message": "another conversation"}, room=sid)
             return
         text = data.get("message", "")
         turns[session_id] = turns.get(session_id, 0) + 1
