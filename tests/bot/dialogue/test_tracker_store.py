@@ -20,7 +20,7 @@ from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, 
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.config import load_settings
-from bot.dialogue.tracker_store import ShopRedisTrackerStore
+from bot.dialogue.tracker_store import ShopRedisTrackerStore, connect
 from bot.runtime.redis_service import RedisServer, start_embedded
 
 DOMAIN = Domain.from_yaml(
@@ -263,3 +263,27 @@ def test_events_kept_in_an_outage_reach_redis_with_any_later_save(
     fresh = ShopRedisTrackerStore(DOMAIN, key_prefix="outage")
     texts = [e.text for e in run(fresh.retrieve("goes-quiet")).events if isinstance(e, UserUttered)]
     assert texts == ["最后一句"]
+
+
+def test_endpoints_password_reaches_a_redis_that_requires_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """endpoints.yml's `password` (and `username`) are honoured when the URL carries none."""
+    server = start_embedded(tmp_path / "locked", persist=False, password="s3cret")
+    try:
+        monkeypatch.delenv("REDIS_URL", raising=False)
+        bare_url = server.url.replace(":s3cret@", "")
+        without = ShopRedisTrackerStore(DOMAIN, url=bare_url, key_prefix="auth")
+        with pytest.raises(redis.AuthenticationError):
+            without.red.ping()
+        store = ShopRedisTrackerStore(DOMAIN, url=bare_url, password="s3cret", key_prefix="auth")
+        tracker = run(store.get_or_create_tracker("with-password"))
+        user_turn(tracker, "你好")
+        run(store.save(tracker))
+        assert stored_length(store, "with-password") > 0
+    finally:
+        server.stop()
+
+
+def test_use_ssl_asks_for_tls() -> None:
+    client = connect("redis://127.0.0.1:6399/0", use_ssl=True)
+    assert client.connection_pool.connection_class.__name__ == "SSLConnection"
+    assert connect("redis://127.0.0.1:6399/0").connection_pool.connection_class.__name__ == "Connection"
