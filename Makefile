@@ -32,8 +32,8 @@ test: lint model  ## the whole suite: lint and types, pytest (units, actions, st
 test-fast: assets ## tests that need no trained model, servers or browser
 	@$(PY) -m pytest tests -m "not stack and not browser and not model"
 
-eval-nlu: model   ## intent macro-F1 / entity F1 on tests/nlu, with and without the e5 featurizer
-	@$(PY) -m bot.tools.eval_nlu --compare-sparse
+eval-nlu: model   ## both NLU test sets: macro-F1, accuracy, entity F1, accuracy/coverage, weakest intents
+	@$(PY) -m bot.tools.eval_nlu
 
 bench: model      ## REST latency/throughput vs Rasa's starter bot (prints figures)
 	@$(PY) bench/bench_rest.py

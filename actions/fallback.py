@@ -1,4 +1,4 @@
-"""When the bot is unsure: ask to rephrase with suggestions, stop a flow, or ask for a human."""
+"""When the bot is unsure or the shopper moves on: ask to rephrase with suggestions, let a flow go, or ask for a human."""
 from __future__ import annotations
 
 from typing import Any
@@ -69,6 +69,33 @@ class ActionRequestHuman(Action):
             text=f"已为您登记人工服务，工单号：{handoff.ticket.ticket_no}。{when}。您也可以先把问题留言给我，会一并转给客服。"
         )
         return []
+
+
+# What a short reply that fills nothing gets, by intent.
+ACKNOWLEDGEMENTS = {"thank": "utter_you_are_welcome", "goodbye": "utter_goodbye",
+                    "affirm": "utter_ok", "deny": "utter_ok"}
+LEFT_FORM_TEXT = "这个先放一放～需要继续办理时，随时发订单号给我就行。"
+
+
+class ActionAcknowledge(Action):
+    """Thanks, goodbye, 行吧 or 不用 that answers nothing: reply in kind, and let an open form go.
+
+    Inside a form such a message is not an answer to the form's question (its
+    slots do not take these intents), so asking the same question again would trap
+    the shopper; the form ends, and the shopper is told how to pick it up again.
+    """
+
+    def name(self) -> str:
+        return "action_acknowledge"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        dispatcher.utter_message(response=ACKNOWLEDGEMENTS.get(str(intent), "utter_ok"))
+        if not tracker.active_loop.get("name"):
+            return []
+        if intent != "goodbye":
+            dispatcher.utter_message(text=LEFT_FORM_TEXT)
+        return [ActiveLoop(None)] + reset_flow()
 
 
 class ActionStopFlow(Action):

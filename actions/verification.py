@@ -34,8 +34,11 @@ _DIGITS = re.compile(r"\d{5,}")
 FLOW_SLOTS = (
     "order_item", "item_condition", "return_reason", "exchange_target", "refund_reason",
     "fault_description", "order_field", "new_value", "cancel_confirm", "flow_blocked",
-    "complaint_detail", "requested_slot",
+    "complaint_detail", "requested_slot", "form_misses",
 )
+MISSES_BEFORE_WAY_OUT = 2  # answers in a row that fill nothing before the form offers to stop or get a human
+WAY_OUT_TEXT = "好像一直没对上😥 可以换个说法再试，也可以先不办了，或者转人工客服帮您处理："
+WAY_OUT_BUTTONS = [{"title": "先不办了", "payload": "/stop"}, {"title": "转人工客服", "payload": "/request_human"}]
 
 
 def reset_flow() -> list[EventType]:
@@ -129,6 +132,25 @@ class OrderFormValidation(FormValidationAction, ABC):
     async def get_validation_events(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
+        requested = tracker.get_slot("requested_slot")
+        # Only an answer the form took and could not use is a miss. A message it did not take
+        # (thanks, another request) must leave the events alone, so that Rasa rejects the form
+        # and the rules for that message run.
+        answered = requested in tracker.slots_to_validate()
+        events = await self._checked_events(dispatcher, tracker, domain)
+        if not requested or not answered or tracker.get_slot("flow_blocked"):
+            return events
+        filled = any(e.get("event") == "slot" and e.get("name") == requested and e.get("value") is not None
+                     for e in events)
+        misses = 0 if filled else int(tracker.get_slot("form_misses") or 0) + 1
+        if misses >= MISSES_BEFORE_WAY_OUT:
+            dispatcher.utter_message(text=WAY_OUT_TEXT, buttons=WAY_OUT_BUTTONS)
+        return [*events, SlotSet("form_misses", float(misses))]
+
+    async def _checked_events(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        """The validated slots, with the order verified (or refused) once number and digits are known."""
         events = await super().get_validation_events(dispatcher, tracker, domain)
         tracker.add_slots(events)
         touched = {e["name"] for e in events if e.get("event") == "slot"}

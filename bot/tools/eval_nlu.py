@@ -1,6 +1,6 @@
-"""Intent macro-F1 and entity F1 of a trained model on the held-out NLU test set.
+"""Intent macro-F1, accuracy, entity F1 and accuracy against coverage of a trained model on both NLU test sets.
 
-    python -m bot.tools.eval_nlu                    # models/shop.tar.gz on tests/nlu/
+    python -m bot.tools.eval_nlu                    # models/shop.tar.gz on the held-out and the realistic set
     python -m bot.tools.eval_nlu --compare-sparse   # also train + score config.yml without e5
     python -m bot.tools.eval_nlu --config my.yml    # also train + score another pipeline
     python -m bot.tools.eval_nlu --min-macro-f1 0.9 # exit 1 below the target
@@ -9,7 +9,11 @@ Intents are scored as the shopper experiences them: a FAQ counts as right only
 when the response selector picks the right answer (faq/invoice, ...), and a
 message that fell back (nlu_fallback) counts as wrong. Entities are compared as
 (entity, value) pairs per message, so normalisation may move offsets freely.
-Misclassified messages go to .state/eval/<model>-errors.json for trainers.
+The realistic set annotates only order numbers, phone digits and coupon codes, so
+its entity F1 counts only those. The accuracy/coverage table shows, for each
+confidence threshold, how many messages the bot would answer and how many of those
+it gets right: the fallback threshold in config.yml is chosen from it.
+Misclassified messages go to .state/eval/<model>-<set>-errors.json for trainers.
 """
 from __future__ import annotations
 
@@ -29,6 +33,10 @@ import yaml
 from bot.config import PROJECT_ROOT
 
 TEST_SET = PROJECT_ROOT / "tests" / "nlu" / "nlu_testset.yml"
+REALISTIC_SET = PROJECT_ROOT / "tests" / "nlu" / "realistic"
+# Entity types each set annotates (None: all of them).
+ANNOTATED_ENTITIES: dict[str, Any] = {"held-out": None, "realistic": {"order_id", "phone_last4", "coupon_code"}}
+THRESHOLDS = (0.0, 0.3, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 def gold_examples(path: Path) -> list[dict[str, Any]]:
@@ -44,6 +52,10 @@ def gold_examples(path: Path) -> list[dict[str, Any]]:
 
 def predicted_label(parse: dict[str, Any]) -> str:
     intent = (parse.get("intent") or {}).get("name") or "None"
+    return _with_faq_topic(intent, parse)
+
+
+def _with_faq_topic(intent: str, parse: dict[str, Any]) -> str:
     if intent == "faq":
         selector = (parse.get("response_selector") or {}).get("faq") or {}
         return (selector.get("response") or {}).get("intent_response_key") or "faq"
@@ -78,15 +90,39 @@ def entity_f1(gold: list[Counter], predicted: list[Counter]) -> float:
     return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
 
 
-def evaluate(model: Path, test_set: Path = TEST_SET) -> dict[str, Any]:
+def best_guess(parse: dict[str, Any]) -> tuple[str, float]:
+    """The classifier's own top intent and confidence, before the fallback replaced it."""
+    ranking = [r for r in parse.get("intent_ranking") or [] if r.get("name") != "nlu_fallback"]
+    top = ranking[0] if ranking else (parse.get("intent") or {})
+    return _with_faq_topic(str(top.get("name") or "None"), parse), float(top.get("confidence") or 0.0)
+
+
+def coverage_table(gold: list[str], parses: list[dict[str, Any]]) -> list[dict[str, float]]:
+    """For each threshold: the share of messages answered (top confidence at least that) and their accuracy."""
+    guesses = [best_guess(p) for p in parses]
+    rows = []
+    for threshold in THRESHOLDS:
+        answered = [(g, label) for g, (label, confidence) in zip(gold, guesses) if confidence >= threshold]
+        right = sum(g == label for g, label in answered)
+        rows.append({"threshold": threshold, "coverage": len(answered) / len(gold) if gold else 0.0,
+                     "accuracy": right / len(answered) if answered else 0.0})
+    return rows
+
+
+def evaluate(model: Path, test_set: Path = TEST_SET, entity_types: Any = None, name: str = "held-out"
+             ) -> dict[str, Any]:
     examples = gold_examples(test_set)
+    if entity_types is not None:
+        for example in examples:
+            example["entities"] = Counter({k: v for k, v in example["entities"].items() if k[0] in entity_types})
     started = time.monotonic()
     parses = asyncio.run(_parse_all(model, [e["text"] for e in examples]))
     seconds = time.monotonic() - started
     gold = [e["label"] for e in examples]
     predicted = [predicted_label(p) for p in parses]
     predicted_entities = [
-        Counter({(e["entity"], str(e.get("value", ""))) for e in p.get("entities") or []}) for p in parses
+        Counter({(e["entity"], str(e.get("value", ""))) for e in p.get("entities") or []
+                 if entity_types is None or e["entity"] in entity_types}) for p in parses
     ]
     macro, per_label = macro_f1(gold, predicted)
     errors = [
@@ -95,12 +131,14 @@ def evaluate(model: Path, test_set: Path = TEST_SET) -> dict[str, Any]:
     ]
     out_dir = PROJECT_ROOT / ".state" / "eval"
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"{model.name}-errors.json").write_text(json.dumps(errors, ensure_ascii=False, indent=1), "utf-8")
+    (out_dir / f"{model.name}-{name}-errors.json").write_text(json.dumps(errors, ensure_ascii=False, indent=1),
+                                                             "utf-8")
     return {
         "model": str(model), "examples": len(examples), "intent_macro_f1": macro,
         "intent_accuracy": sum(g == p for g, p in zip(gold, predicted)) / len(gold),
         "entity_f1": entity_f1([e["entities"] for e in examples], predicted_entities),
         "per_label_f1": per_label, "errors": len(errors), "ms_per_message": 1000 * seconds / len(examples),
+        "coverage": coverage_table(gold, parses),
     }
 
 
@@ -132,6 +170,9 @@ def print_report(name: str, result: dict[str, Any]) -> None:
           f"{result['ms_per_message']:.1f} ms/message")
     weakest = sorted(result["per_label_f1"].items(), key=lambda kv: kv[1])[:6]
     print("   weakest labels:  " + ", ".join(f"{k} {v:.2f}" for k, v in weakest))
+    print("   confidence >=    " + "  ".join(f"{row['threshold']:>5.2f}" for row in result["coverage"]))
+    print("   coverage         " + "  ".join(f"{row['coverage']:>5.2f}" for row in result["coverage"]))
+    print("   accuracy         " + "  ".join(f"{row['accuracy']:>5.2f}" for row in result["coverage"]))
 
 
 def main() -> int:
@@ -139,14 +180,21 @@ def main() -> int:
 
     parser = argparse.ArgumentParser(description="score the NLU on tests/nlu")
     parser.add_argument("--model", type=Path, default=model_path(PROJECT_ROOT / "models"))
-    parser.add_argument("--test-set", type=Path, default=TEST_SET)
+    parser.add_argument("--test-set", type=Path, default=None, help="one test set instead of both")
     parser.add_argument("--compare-sparse", action="store_true", help="also score a model without e5 features")
     parser.add_argument("--config", type=Path, action="append", default=[],
                         help="also train (NLU only) and score this pipeline config; repeatable")
     parser.add_argument("--min-macro-f1", type=float, default=None)
     args = parser.parse_args()
-    results = {"config.yml": evaluate(args.model, args.test_set)}
-    print_report("config.yml (sparse + e5)", results["config.yml"])
+    sets = ({"custom": (args.test_set, None)} if args.test_set else
+            {"held-out": (TEST_SET, ANNOTATED_ENTITIES["held-out"]),
+             "realistic": (REALISTIC_SET, ANNOTATED_ENTITIES["realistic"])})
+    results: dict[str, Any] = {}
+    for set_name, (path, entity_types) in sets.items():
+        results[f"config.yml on {set_name}"] = evaluate(args.model, path, entity_types, set_name)
+        print_report(f"config.yml on the {set_name} set", results[f"config.yml on {set_name}"])
+    main_key = next(iter(results))
+    args.test_set = args.test_set or TEST_SET
     for config_path in args.config:
         with tempfile.TemporaryDirectory() as tmp:
             model, seconds = train_nlu(config_path.resolve(), Path(tmp), "variant")
@@ -157,11 +205,11 @@ def main() -> int:
             model, seconds = train_sparse_variant(Path(tmp))
             results["sparse only"] = {**evaluate(model, args.test_set), "train_seconds": seconds}
         print_report(f"sparse only (no e5; NLU trained in {seconds:.0f} s)", results["sparse only"])
-        diff = results["config.yml"]["intent_macro_f1"] - results["sparse only"]["intent_macro_f1"]
+        diff = results[main_key]["intent_macro_f1"] - results["sparse only"]["intent_macro_f1"]
         print(f"\n   e5 featurizer adds {diff * 100:+.1f} points of intent macro-F1")
     summary = {k: {m: v for m, v in r.items() if m != "per_label_f1"} for k, r in results.items()}
     (PROJECT_ROOT / ".state" / "eval" / "latest.json").write_text(json.dumps(summary, indent=1), "utf-8")
-    if args.min_macro_f1 is not None and results["config.yml"]["intent_macro_f1"] < args.min_macro_f1:
+    if args.min_macro_f1 is not None and results[main_key]["intent_macro_f1"] < args.min_macro_f1:
         print(f"\nFAIL: intent macro-F1 below {args.min_macro_f1}", file=sys.stderr)
         return 1
     return 0

@@ -8,7 +8,9 @@ import pytest
 import bot.handoff.leave_message
 from actions.fallback import (
     HANDOFF_AFTER_FALLBACKS,
+    LEFT_FORM_TEXT,
     SUGGESTIONS,
+    ActionAcknowledge,
     ActionFallbackRephrase,
     ActionRequestHuman,
     ActionStopFlow,
@@ -140,3 +142,22 @@ def test_stop_without_a_form_just_acknowledges(domain: dict[str, Any]) -> None:
     r = run_action(ActionStopFlow(), Turn(text="算了", intent="stop"), domain)
     assert r.responses == ["utter_ok"]
     assert r.events == []
+
+
+# --- letting a flow go ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("intent, response", [("thank", "utter_you_are_welcome"), ("goodbye", "utter_goodbye"),
+                                              ("affirm", "utter_ok"), ("deny", "utter_ok")])
+def test_acknowledgement_inside_a_form_lets_it_go(domain: dict[str, Any], intent: str, response: str) -> None:
+    turn = Turn(text="行吧", intent=intent, active_loop="order_lookup_form",
+                slots={"requested_slot": "order_id", "form_misses": 1.0})
+    r = run_action(ActionAcknowledge(), turn, domain)
+    assert r.responses == [response]
+    assert {"event": "active_loop", "name": None} in [{k: e.get(k) for k in ("event", "name")} for e in r.events]
+    assert r.slots()["requested_slot"] is None and r.slots()["form_misses"] is None
+    assert (LEFT_FORM_TEXT in r.text) is (intent != "goodbye")
+
+
+def test_acknowledgement_outside_a_form_just_answers(domain: dict[str, Any]) -> None:
+    r = run_action(ActionAcknowledge(), Turn(text="谢谢", intent="thank"), domain)
+    assert r.responses == ["utter_you_are_welcome"] and r.events == []

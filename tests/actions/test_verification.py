@@ -281,3 +281,15 @@ def test_cancelling_asks_for_the_digits_even_when_verified(shop: SqliteShopBacke
                     extracted={"order_id": order.order_no})
     r = run_action(ValidateCancelOrderForm(), turn, domain)
     assert r.slots()["phone_last4"] is None
+
+
+def test_two_answers_that_fill_nothing_offer_a_way_out(shop: SqliteShopBackend, domain: dict[str, Any]) -> None:
+    first = lookup(domain, "2699999999999999", {"order_id": "2699999999999999"})
+    assert first.slots()["form_misses"] == 1.0 and "先不办了" not in str(first.messages)
+    second = lookup(domain, "2698888888888888", {"order_id": "2698888888888888"}, form_misses=1.0)
+    assert second.slots()["form_misses"] == 2.0
+    payloads = [b["payload"] for m in second.messages for b in m.get("buttons") or []]
+    assert payloads == ["/stop", "/request_human"]
+    order = pick_order(shop, OrderStatus.SHIPPED, skip=5)
+    filled = lookup(domain, order.order_no, {"order_id": order.order_no}, form_misses=2.0)
+    assert filled.slots()["form_misses"] == 0.0
