@@ -19,6 +19,7 @@ import pytest
 
 from bot.config import PROJECT_ROOT
 from bot.web.server import STATIC_DIR, create_app, normalise_rasa_url
+from tests.processes import stop_process
 
 REPO_ROOT = PROJECT_ROOT
 RASA_URL = "http://127.0.0.1:5999"
@@ -63,16 +64,6 @@ def wait_healthy(proc: subprocess.Popen, base: str, timeout: float = 30.0) -> No
     raise RuntimeError(f"web server at {base} not healthy after {timeout}s")
 
 
-def stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
-
 @pytest.fixture(scope="module")
 def base_url():
     port = free_port()
@@ -82,7 +73,7 @@ def base_url():
         wait_healthy(proc, base)
         yield base
     finally:
-        stop_server(proc)
+        stop_process(proc)
 
 
 # ------------------------------------------------------------------ routes

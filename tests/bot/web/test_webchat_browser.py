@@ -36,6 +36,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from bot.config import PROJECT_ROOT
+from tests.processes import stop_process
 
 pytestmark = pytest.mark.browser
 
@@ -95,18 +96,8 @@ def _start(cmd: Sequence[str], ready_url: str, what: str, timeout: float = 30.0)
         if _http_ok(ready_url):
             return proc
         time.sleep(0.2)
-    _stop(proc)
+    stop_process(proc)
     raise RuntimeError(f"{what} not ready at {ready_url} after {timeout}s")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 @contextmanager
@@ -121,7 +112,7 @@ def web_server(rasa_url: str) -> Iterator[str]:
     try:
         yield base + "/"
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 @contextmanager
