@@ -3,7 +3,7 @@ PY := .venv/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup assets model run lint test test-fast validate eval-nlu bench clean
+.PHONY: setup assets model run lint test test-fast validate eval-nlu eval-handoff bench clean
 
 setup:            ## virtual environment from bot/requirements.lock (Python 3.10 via pyenv)
 	@bash bot/tools/setup.sh
@@ -34,6 +34,9 @@ test-fast: assets ## tests that need no trained model, servers or browser
 
 eval-nlu: model   ## both NLU test sets: macro-F1, accuracy, entity F1, accuracy/coverage, weakest intents
 	@$(PY) -m bot.tools.eval_nlu
+
+eval-handoff: setup ## precision/recall of the frustration escalation on its labelled set
+	@$(PY) -m bot.tools.eval_handoff
 
 bench: model      ## REST latency/throughput vs Rasa's starter bot (prints figures)
 	@$(PY) bench/bench_rest.py
