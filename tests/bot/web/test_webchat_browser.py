@@ -258,6 +258,32 @@ def test_product_and_order_status_then_reload_keeps_history(stack, phone: Page):
         assert "查一下我的订单" in said and order.order_no in said
 
 
+@pytest.mark.stack
+@pytest.mark.timeout(300)
+def test_a_purged_conversation_is_forgotten_by_the_page(stack, phone: Page):
+    """A shopper asks the shop to delete their data: the page that held the conversation clears it on the next visit."""
+    from tests.security.test_personal_data import run_purge
+
+    page = phone
+    with screenshot_on_failure(page, "webchat_purged"):
+        page.goto(stack.web_url)
+        wait_connected(page)
+        before = send(page, "小米的手环多少钱")
+        wait_bot_reply(page, before, ("¥", "元"))
+        session_id = stored_session_id(page)
+        assert page.locator("#messages .msg").count() >= 2
+
+        report = run_purge(stack, "--conversation", session_id)
+        assert session_id in report["conversations"] and report["removed"]["conversations"] == 1
+
+        page.reload()
+        wait_connected(page)
+        expect(page.locator("#messages .msg")).to_have_count(0)
+        assert stored_session_id(page) != session_id
+        stored = page.evaluate("() => window.localStorage.getItem('xiaodian-webchat:v1')") or ""
+        assert "小米的手环多少钱" not in stored and session_id not in stored
+
+
 # ----------------------------------------------------- Rasa is not reachable
 
 
