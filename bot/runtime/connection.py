@@ -11,10 +11,8 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from bot.config import load_settings
-from bot.runtime.redis_service import is_reachable, start_embedded
+from bot.runtime.redis_service import PORT_FILE, is_reachable, start_embedded
 from bot.runtime.secrets_store import load_or_create
-
-PORT_FILE = "port"  # written by bot.runtime.redis_service.start_embedded
 
 
 @contextmanager

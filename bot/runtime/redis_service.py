@@ -21,6 +21,8 @@ import redis
 
 logger = logging.getLogger(__name__)
 
+PORT_FILE = "port"  # where an embedded Redis's port is kept in its data directory
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -119,7 +121,7 @@ def start_embedded(data_dir: Path, port: Optional[int] = None, persist: bool = T
             raise RuntimeError(f"Redis exited at start (code {process.returncode}); see {data_dir / 'redis.log'}")
         if is_reachable(url, timeout=0.2):
             server = RedisServer(url, process)
-            (data_dir / "port").write_text(str(port), encoding="ascii")  # for tools (bot.runtime.connection)
+            (data_dir / PORT_FILE).write_text(str(port), encoding="ascii")  # for tools (bot.runtime.connection)
             logger.info("embedded Redis on %s", server.display_url)
             return server
         time.sleep(0.05)
