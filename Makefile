@@ -3,7 +3,7 @@ PY := .venv/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup assets model run lint test test-fast validate eval-nlu eval-handoff bench clean
+.PHONY: setup assets model run lint test test-fast validate eval-nlu eval-handoff bench bench-handoff clean
 
 setup:            ## virtual environment from bot/requirements.lock (Python 3.10 via pyenv)
 	@bash bot/tools/setup.sh
@@ -40,6 +40,9 @@ eval-handoff: setup ## precision/recall of the frustration escalation on its lab
 
 bench: model      ## REST latency/throughput vs Rasa's starter bot (prints figures)
 	@$(PY) bench/bench_rest.py
+
+bench-handoff: model ## hand-off queue throughput, trigger-to-console and agent-to-shopper latency
+	@$(PY) bench/bench_handoff.py
 
 clean:
 	rm -rf .state models/*.tar.gz models/*.fingerprint models/assets results

@@ -15,7 +15,9 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import backend, entity_values, product_of, yuan
+from actions.handoff import hand_over
 from actions.verification import OrderFormValidation, block, describe_order, reset_flow
+from bot.handoff.escalation import escalation_rules
 from bot.shop import after_sales
 from bot.shop.models import Order, OrderItem, OrderStatus, TicketKind
 from bot.shop.policy import REFUND_WORKING_DAYS, REPAIR_PICKUP_WORKING_DAYS, SEND_BACK_DAYS, SHIP_WITHIN_HOURS
@@ -194,6 +196,7 @@ class ActionSubmitReturn(Action):
             f"商品：{item.product_name}（{item.colour} {item.size}）\n预计退款：{yuan(refund.amount)}（{refund.explanation}）\n"
             f"请在{SEND_BACK_DAYS}天内寄回，{who_pays}。审核通过后{REFUND_WORKING_DAYS}个工作日原路退款。"
         )
+        hand_over_large_refund(dispatcher, tracker, refund.amount, ticket.ticket_no)
         return reset_flow()
 
 
@@ -262,6 +265,13 @@ class ActionSubmitExchange(Action):
         return reset_flow()
 
 
+def hand_over_large_refund(dispatcher: CollectingDispatcher, tracker: Tracker, amount: float, ticket_no: str) -> None:
+    """A refund above the configured amount is checked by a person as well (bot/handoff/triggers.yml)."""
+    if amount > escalation_rules().refund_amount_over:
+        hand_over(dispatcher, tracker, "refund_large", intro="金额较大，我请人工客服帮您跟进审核。",
+                  extra={"ticket_no": ticket_no, "refund_amount": amount}, intent="request_refund")
+
+
 # --- refund --------------------------------------------------------------------
 class ValidateRefundForm(OrderFormValidation):
     def name(self) -> str:
@@ -305,6 +315,7 @@ class ActionSubmitRefund(Action):
             text=f"退款申请已提交✅ 工单号：{ticket.ticket_no}，状态：待审核。\n"
             f"退款金额：{yuan(refund.amount)}（{refund.explanation}）\n审核通过后{REFUND_WORKING_DAYS}个工作日原路退回。"
         )
+        hand_over_large_refund(dispatcher, tracker, refund.amount, ticket.ticket_no)
         return reset_flow()
 
 

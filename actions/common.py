@@ -63,6 +63,11 @@ def amount_mentioned(tracker: Tracker) -> Optional[float]:
 
 
 def latest_text(tracker: Tracker) -> str:
+    """What the shopper wrote last, as they wrote it: the NLU may have read less (a pasted order card is set
+    aside, bot.nlu.order_card), so the user event's own text, not the parse's."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return str(event.get("text") or "")
     return tracker.latest_message.get("text") or ""
 
 

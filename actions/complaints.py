@@ -9,7 +9,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 
 from actions.common import backend, latest_text
+from actions.handoff import hand_over
 from actions.verification import reset_flow
+from bot.handoff.escalation import escalation_rules
 from bot.shop.complaint_triage import triage
 from bot.shop.identifiers import find_order_no
 from bot.shop.models import TicketKind
@@ -62,9 +64,12 @@ class ActionSubmitComplaint(Action):
             TicketKind.COMPLAINT, order_no=verified, category=result.category, severity=result.severity,
             details=details,
         )
+        urgent = result.severity in escalation_rules().complaint_severities
         promise = "专员会在2小时内联系您" if result.severity == "high" else "客服会在24小时内给您答复"
         dispatcher.utter_message(
             text=f"您的投诉已记录，工单号：{ticket.ticket_no}（优先级：{SEVERITY_LABELS[result.severity]}）。"
-            f"{promise}，给您添麻烦了，真的很抱歉🙏"
+            + ("给您添麻烦了，真的很抱歉🙏" if urgent else f"{promise}，给您添麻烦了，真的很抱歉🙏")
         )
+        if urgent:  # a serious complaint goes to a person now, not only to the ticket queue
+            hand_over(dispatcher, tracker, "complaint_high", extra={"ticket_no": ticket.ticket_no}, intent="complain")
         return reset_flow()

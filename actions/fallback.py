@@ -7,10 +7,9 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import backend, latest_text
+from actions.handoff import hand_over, leave_flow
 from actions.verification import reset_flow
-from bot.handoff.hours import hours_text
-from bot.handoff.leave_message import request_handoff
+from bot.handoff.escalation import escalation_rules
 
 # What a suggestion button says for an intent the classifier thought possible.
 SUGGESTIONS = {
@@ -21,7 +20,7 @@ SUGGESTIONS = {
     "request_repair": "申请维修", "cancel_order": "取消订单", "modify_order": "修改订单", "complain": "我要投诉",
     "faq": "常见问题",
 }
-HANDOFF_AFTER_FALLBACKS = 2
+LOST_INTRO = "抱歉，我还是没理解您的意思😣 "
 
 
 def recent_fallbacks(tracker: Tracker) -> int:
@@ -36,39 +35,32 @@ def recent_fallbacks(tracker: Tracker) -> int:
     return count
 
 
+def previous_intent(tracker: Tracker) -> str | None:
+    """The intent of the shopper's message before this one (the topic the bot just lost the thread of)."""
+    users = [e for e in tracker.events if e.get("event") == "user"]
+    if len(users) < 2:
+        return None
+    name = ((users[-2].get("parse_data") or {}).get("intent") or {}).get("name")
+    return str(name) if name else None
+
+
 class ActionFallbackRephrase(Action):
     def name(self) -> str:
         return "action_fallback_rephrase"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        rules = escalation_rules()
+        if recent_fallbacks(tracker) >= rules.fallbacks_in_a_row or previous_intent(tracker) in rules.sensitive_intents:
+            # Lost twice in a row, or once where a mistake costs the shopper (a complaint, a refund):
+            # a person takes over.
+            hand_over(dispatcher, tracker, "fallback", intro=LOST_INTRO)
+            return leave_flow(tracker)
         ranking = tracker.latest_message.get("intent_ranking") or []
         guesses = [r["name"] for r in ranking if r.get("name") in SUGGESTIONS][:3]
         buttons = [{"title": SUGGESTIONS[name], "payload": f"/{name}"} for name in guesses]
-        if recent_fallbacks(tracker) >= HANDOFF_AFTER_FALLBACKS:
-            buttons.append({"title": "转人工客服", "payload": "/request_human"})
-            text = "抱歉，我还是没理解😣 您可以换个说法，或者转人工客服处理。"
-        else:
-            text = "抱歉，没太明白您的意思，能换个说法吗？您是想问："
-        dispatcher.utter_message(text=text, buttons=buttons)
+        dispatcher.utter_message(text="抱歉，没太明白您的意思，能换个说法吗？您是想问：", buttons=buttons)
         # Forget the unclear message so the conversation (and any open form) goes on as before it.
         return [UserUtteranceReverted()]
-
-
-class ActionRequestHuman(Action):
-    def name(self) -> str:
-        return "action_request_human"
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
-        handoff = request_handoff(
-            backend(), tracker.sender_id, reason="shopper_request", channel=tracker.get_latest_input_channel(),
-            last_message=latest_text(tracker), order_no=tracker.get_slot("verified_order"),
-        )
-        when = "人工客服会尽快联系您" if handoff.on_duty else (f"现在是非工作时间（人工客服{hours_text()}，法定节假日休息），"
-                 f"客服{handoff.next_opening}上班后第一时间回复您")
-        dispatcher.utter_message(
-            text=f"已为您登记人工服务，工单号：{handoff.ticket.ticket_no}。{when}。您也可以先把问题留言给我，会一并转给客服。"
-        )
-        return []
 
 
 # What a short reply that fills nothing gets, by intent.

@@ -51,12 +51,26 @@ class Settings:
     rate_ip_per_minute: int
     rate_api_key_per_minute: int
     rate_sessions_per_ip_per_minute: int
+    # Hand-off (bot.handoff): presence grace, sweep period, the wait past which a shopper is offered to
+    # leave a message, the handling time assumed before any was measured, an agent's default chat limit.
+    handoff_grace_seconds: int
+    handoff_sweep_seconds: int
+    handoff_max_wait_seconds: int
+    handoff_default_handling_seconds: int
+    agent_chat_limit: int
+    handoff_hours: str  # "calendar" (working hours and holidays), "always" (a 24/7 team) or "never" (tickets only)
+    console_port: int  # the agents' web console (bot.desk.console)
+    console_host: str
+    telegram_desk_chat: str | None  # the Telegram chat agents work in (bot.desk.telegram_desk); None: no desk
+    telegram_agents: tuple[str, ...]  # Telegram user ids allowed to act on the desk
+    telegram_api_url: str | None  # a Bot API server other than Telegram's (tests, a local Bot API server)
     api_keys: tuple[str, ...] = field(repr=False)  # REST callers' keys (the app's backend, scripts)
     # Secrets our processes share (bot.runtime.secrets_store makes them; `make run` passes them on).
     actions_token: str | None = field(repr=False)
     rasa_api_token: str | None = field(repr=False)
     redis_password: str | None = field(repr=False)
     session_key: str | None = field(repr=False)
+    telegram_desk_token: str | None = field(repr=False)  # the desk bot's token from @BotFather
 
 
 def load_settings() -> Settings:
@@ -87,9 +101,21 @@ def load_settings() -> Settings:
         rate_ip_per_minute=_int("RATE_IP_PER_MINUTE", 120),
         rate_api_key_per_minute=_int("RATE_API_KEY_PER_MINUTE", 20_000),
         rate_sessions_per_ip_per_minute=_int("RATE_SESSIONS_PER_IP_PER_MINUTE", 30),
+        handoff_grace_seconds=_int("HANDOFF_GRACE_SECONDS", 20),
+        handoff_sweep_seconds=_int("HANDOFF_SWEEP_SECONDS", 5),
+        handoff_max_wait_seconds=_int("HANDOFF_MAX_WAIT_SECONDS", 300),
+        handoff_default_handling_seconds=_int("HANDOFF_DEFAULT_HANDLING_SECONDS", 240),
+        agent_chat_limit=_int("AGENT_CHAT_LIMIT", 3),
+        handoff_hours=os.environ.get("HANDOFF_HOURS", "calendar"),
+        console_port=_int("CONSOLE_PORT", 8090),
+        console_host=os.environ.get("CONSOLE_HOST", "127.0.0.1"),
+        telegram_desk_chat=os.environ.get("TELEGRAM_DESK_CHAT") or None,
+        telegram_agents=_list("TELEGRAM_AGENTS"),
+        telegram_api_url=os.environ.get("TELEGRAM_API_URL") or None,
         api_keys=_list("SHOP_API_KEYS"),
         actions_token=os.environ.get("SHOP_ACTIONS_TOKEN") or None,
         rasa_api_token=os.environ.get("SHOP_RASA_API_TOKEN") or None,
         redis_password=os.environ.get("SHOP_REDIS_PASSWORD") or None,
         session_key=os.environ.get("SHOP_SESSION_KEY") or None,
+        telegram_desk_token=os.environ.get("TELEGRAM_DESK_TOKEN") or None,
     )

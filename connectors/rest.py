@@ -7,6 +7,14 @@ API key from `SHOP_API_KEYS` (the app's backend names the conversation in
 answers 500 to a body that is not a JSON object and passes any message size on
 to the NLU; here a malformed body gets a 400 with a reason, and an over-long or
 empty message gets a polite answer without touching the conversation.
+
+REST has no push, so messages sent outside a request (an agent's reply, a queue
+update; bot.handoff.outbound) wait in the conversation's outbox:
+`GET /webhooks/rest/outbox?sender=<id>&after=<last id>&wait=<seconds>` (same
+credentials) answers `{"messages": [{..., "outbox_id"}], "last_id"}` at once when
+something is waiting, else holds the request up to `wait` seconds (at most
+MAX_POLL_SECONDS) for the first message: a long poll. Pass the last `outbox_id`
+you received as `after`; nothing is lost and nothing comes twice.
 """
 from __future__ import annotations
 
@@ -23,7 +31,9 @@ from sanic.response import HTTPResponse
 from bot.config import load_settings
 from bot.guard.identity import Caller, SessionTokens, identify
 from bot.guard.rate_limit import SLOW_DOWN_REPLY, rate_limiter
-from bot.guard.screening import CLIENT_KEY, BadRequest, check_metadata, check_sender, screen_message
+from bot.guard.screening import CLIENT_KEY, BadRequest, check_metadata, check_sender, screen_message, without_claims
+from bot.handoff.outbound import for_client, valid_after, wait_for
+from bot.runtime.redis_clients import new_async_redis
 from connectors.deliver import deliver
 
 logger = logging.getLogger(__name__)
@@ -47,6 +57,8 @@ def _parse_body(request: Request) -> Dict[str, Any]:
 def _bad_request(error: BadRequest) -> HTTPResponse:
     return response.json({"error": "bad_request", "message": str(error)}, status=400)
 
+
+MAX_POLL_SECONDS = 30
 
 UNAUTHORIZED = {"error": "unauthorized",
                 "message": "send Authorization: Bearer <API key or web chat session token>"}
@@ -80,6 +92,7 @@ class ShopRestInput(RestInput):
         self.api_keys = settings.api_keys
         self.tokens = (SessionTokens(settings.session_key, settings.session_max_age_seconds)
                        if settings.session_key else None)
+        self.redis_url = settings.redis_url
         if not self.api_keys and not self.tokens:
             logger.warning("REST channel: no SHOP_API_KEYS and no SHOP_SESSION_KEY, every call will be refused")
 
@@ -93,6 +106,32 @@ class ShopRestInput(RestInput):
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
+
+        @webhook.route("/outbox", methods=["GET"])
+        async def outbox(request: Request) -> HTTPResponse:
+            caller = identify(request.headers.get("authorization"), self.api_keys, self.tokens)
+            if caller is None:
+                return response.json(UNAUTHORIZED, status=401)
+            try:
+                sender = conversation_of(caller, {"sender": request.args.get("sender")}
+                                         if request.args.get("sender") is not None else {})
+                wait = min(MAX_POLL_SECONDS, max(0.0, float(request.args.get("wait", "0"))))
+            except BadRequest as error:
+                return _bad_request(error)
+            except PermissionError as error:
+                return response.json({"error": "forbidden", "message": str(error)}, status=403)
+            except ValueError:
+                return _bad_request(BadRequest("'wait' must be a number of seconds"))
+            if not self.redis_url:
+                return response.json({"messages": [], "last_id": None})
+            after = valid_after(request.args.get("after"))
+            client = new_async_redis(self.redis_url)
+            try:
+                entries = await wait_for(client, sender, after, wait)
+            finally:
+                await client.close()
+            return response.json({"messages": [for_client(i, m) for i, m in entries],
+                                  "last_id": entries[-1][0] if entries else (None if after == "0" else after)})
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
@@ -120,7 +159,9 @@ class ShopRestInput(RestInput):
                     collector,
                     sender,
                     input_channel=self.name(),  # the server knows the channel; a client could claim any
-                    metadata={**body["metadata"], CLIENT_KEY: client_of(caller, sender)},
+                    # Only an app backend (API key) may say its shopper is a VIP; a web page may not.
+                    metadata={**(body["metadata"] if caller.kind == "api_key" else without_claims(body["metadata"])),
+                              CLIENT_KEY: client_of(caller, sender)},
                 ),
                 request.app,
             )

@@ -10,6 +10,7 @@ every channel (bot.guard.screening).
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any, Awaitable, Callable, Dict, Optional
@@ -24,7 +25,10 @@ from socketio import AsyncServer
 from bot.config import load_settings
 from bot.guard.identity import SessionTokens
 from bot.guard.rate_limit import SLOW_DOWN_REPLY, rate_limiter
-from bot.guard.screening import CLIENT_KEY, BadRequest, check_metadata, screen_message
+from bot.guard.screening import CLIENT_KEY, BadRequest, check_metadata, screen_message, without_claims
+from bot.handoff.outbound import for_client, listen, valid_after
+from bot.handoff.service import outbound
+from bot.runtime.redis_clients import new_async_redis
 from connectors.deliver import deliver
 
 logger = logging.getLogger(__name__)
@@ -62,8 +66,10 @@ class ShopSocketIOInput(InputChannel):
                        if settings.session_key else None)
         self.max_chars = max_chars or settings.max_message_chars
         self.allowed_origins = settings.webchat_origins
+        self.redis_url = settings.redis_url
         self.sio: Optional[AsyncServer] = None
         self.app: Optional[Sanic] = None  # the server this channel runs in, once it starts
+        self._listener: Optional[asyncio.Task] = None
 
     def _ip(self, sid: str) -> str:
         """The address this connection came from."""
@@ -93,6 +99,31 @@ class ShopSocketIOInput(InputChannel):
         @webhook.listener("before_server_start")
         async def remember_app(app: Sanic, _loop: object) -> None:
             self.app = app
+            if self.redis_url:
+                self._listener = asyncio.create_task(listen(new_async_redis(self.redis_url), push, catch_up))
+
+        @webhook.listener("after_server_stop")
+        async def stop_listening(_app: Sanic, _loop: object) -> None:
+            if self._listener is not None:
+                self._listener.cancel()
+
+        async def push(conversation: str, entry_id: str, message: Dict[str, Any]) -> None:
+            """An outbound message for a conversation: to its connections in this process, if any."""
+            await sio.emit(self.bot_message_evt, for_client(entry_id, message), room=conversation)
+
+        async def catch_up() -> None:
+            """After (re)subscribing: every page here asks for what it may have missed."""
+            await sio.emit("outbox_check", {})
+
+        @sio.on("outbox_resume")
+        async def outbox_resume(sid: str, data: Any) -> None:
+            session_id = await bound_session(sid)
+            sender = outbound()
+            if not session_id or sender is None:
+                return
+            after = valid_after(data.get("after") if isinstance(data, dict) else None)
+            for entry_id, message in sender.since(session_id, after):
+                await sio.emit(self.bot_message_evt, for_client(entry_id, message), room=sid)
 
         @sio.on("connect")
         async def connect(sid: str, environ: Dict[str, Any], auth: Any = None) -> None:
@@ -132,7 +163,7 @@ class ShopSocketIOInput(InputChannel):
                         metadata = json.loads(metadata)
                     except (json.JSONDecodeError, RecursionError):
                         raise BadRequest("'metadata' is not valid JSON") from None
-                metadata = check_metadata(metadata)
+                metadata = without_claims(check_metadata(metadata))  # a web page cannot vouch for VIP status
             except BadRequest as error:
                 await sio.emit("error", {"message": str(error)}, room=sid)
                 return

@@ -99,6 +99,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     settings = load_settings()
     stack = Stack.from_settings(settings, MODEL, free_ports=True, web=True)
     stack.state_dir, stack.shop_db, stack.redis_url = state, state / "shop.db", None
+    stack.handoff_hours = "always"  # hand-off tests need the live queue whatever the hour; tickets: tests/actions
     ensure_database(stack.shop_db)
     backend = SqliteShopBackend(stack.shop_db)
     shipped: Order = backend.find_orders(OrderStatus.SHIPPED, limit=1)[0]

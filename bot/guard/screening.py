@@ -65,6 +65,14 @@ def screen_message(text: Any, max_chars: int) -> Screened:
     return Screened(text=text)
 
 
+VIP_KEY = "vip"  # metadata an app backend (API key) sets for its VIP members; nobody else may claim it
+
+
+def without_claims(metadata: dict[str, Any]) -> dict[str, Any]:
+    """Metadata from a caller who may not vouch for the shopper (a web page): VIP status removed."""
+    return {k: v for k, v in metadata.items() if k != VIP_KEY}
+
+
 def check_metadata(metadata: Any) -> dict[str, Any]:
     """Channel metadata: a small JSON object (or none), or BadRequest."""
     if metadata is None:

@@ -35,6 +35,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from bot.nlu.normalize import normalize_text
+from bot.nlu.order_card import classifier_text
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ class SentenceEncoder:
         if not text or text.startswith(INTENT_PAYLOAD_PREFIX):
             return
         try:
-            key = (normalize_text(text), self._serving_prefix)
+            key = (classifier_text(text)[0], self._serving_prefix)  # what TextNormalizer will hand the featurizer
         except Exception:  # noqa: BLE001 - the pipeline will meet the same text and report it
             logger.exception("could not prepare a message for the sentence encoder")
             return

@@ -27,6 +27,7 @@ from bot.config import load_settings
 from bot.dialogue.tracker_store import DEFAULT_PREFIX
 from bot.guard.order_access import PREFIX as GUARD_PREFIX
 from bot.privacy.pending import PREFIX as PENDING_PREFIX
+from bot.handoff.queue import HandoffQueue
 from bot.privacy.purged import mark_purged
 from bot.shop.backend import ShopBackend
 from bot.shop.identifiers import ORDER_NO
@@ -72,12 +73,14 @@ def purge(shop: ShopBackend, client: redis.Redis, *, conversation: Optional[str]
         elif orders and any(number in entry for entry in entries for number in orders):
             conversations.add(conv)
     report = PurgeReport(sorted(conversations), sorted(orders))
-    removed = {"conversations": 0, "pending_values": 0, "guard_keys": 0}
+    removed = {"conversations": 0, "pending_values": 0, "guard_keys": 0, "handoff_records": 0}
+    handoff = HandoffQueue(client)
     remember = remember_seconds or load_settings().session_max_age_seconds
     for conv in conversations:
         removed["conversations"] += int(client.delete(f"{conv_prefix}{conv}{suffix}", f"{conv_prefix}{conv}:epoch") > 0)
         pending = list(client.scan_iter(match=f"{PENDING_PREFIX}:{conv}:*", count=500))
         removed["pending_values"] += int(client.delete(*pending)) if pending else 0
+        removed["handoff_records"] += handoff.forget(conv)
         mark_purged(client, conv, remember)
     for number in orders:
         keys = [f"{GUARD_PREFIX}:{kind}:order:{number}" for kind in ("lock", "failures")]

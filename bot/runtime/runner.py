@@ -85,6 +85,10 @@ class Stack:
     webchat_origins: tuple[str, ...] = ()  # default: the web page on this machine
     public_rasa_url: Optional[str] = None  # Rasa as shoppers' browsers reach it; default rasa_url
     configured_api_keys: tuple[str, ...] = field(default=(), repr=False)  # SHOP_API_KEYS; else one is made
+    handoff_hours: Optional[str] = None  # HANDOFF_HOURS for every process (tests: "always"); None: the setting
+    console_port: Optional[int] = None  # the agents' web console (bot.desk.console); None: not started
+    console_host: str = "127.0.0.1"
+    telegram_desk: bool = False  # the agents' Telegram desk, when its token and chat are configured
     secrets: Optional[InternalSecrets] = field(default=None, init=False, repr=False)
     redis: Optional[RedisServer] = field(default=None, init=False)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict, init=False)
@@ -101,6 +105,8 @@ class Stack:
             webchat_origins=() if free_ports else settings.webchat_origins,
             public_rasa_url=None if free_ports else settings.rasa_public_url,
             configured_api_keys=settings.api_keys,
+            console_port=pick(settings.console_port) if web else None, console_host=settings.console_host,
+            telegram_desk=bool(settings.telegram_desk_token and settings.telegram_desk_chat),
         )
 
     # -- URLs --------------------------------------------------------------------
@@ -141,6 +147,10 @@ class Stack:
     def web_url(self) -> Optional[str]:
         return f"http://localhost:{self.web_port}/" if self.web_port else None
 
+    @property
+    def console_url(self) -> Optional[str]:
+        return f"http://localhost:{self.console_port}/" if self.console_port else None
+
     # -- life cycle ----------------------------------------------------------------
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -152,6 +162,8 @@ class Stack:
             WEBCHAT_ORIGINS=",".join(self.origins),
             TF_CPP_MIN_LOG_LEVEL="2",
         )
+        if self.handoff_hours:
+            env["HANDOFF_HOURS"] = self.handoff_hours
         if self.secrets:
             env.update(self.secrets.env(self.configured_api_keys))
         env.update(server_thread_env())
@@ -180,7 +192,7 @@ class Stack:
         from bot.shop import ensure_database
 
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        for port in filter(None, (self.rasa_port, self.actions_port, self.web_port)):
+        for port in filter(None, (self.rasa_port, self.actions_port, self.web_port, self.console_port)):
             if not port_is_free(port):
                 raise RuntimeError(f"port {port} is in use: stop what runs there or set RASA_PORT/ACTIONS_PORT/WEB_PORT")
         if not self.model.exists():
@@ -204,6 +216,14 @@ class Stack:
                 web, web_log = self._spawn("web", [py, "-m", "bot.web.server", "--port", str(self.web_port)],
                                            env={"RASA_PUBLIC_URL": self.public_rasa_url or self.rasa_url})
                 wait_http(f"http://localhost:{self.web_port}/health", web, timeout, web_log)
+            agents_env = {"RASA_PORT": str(self.rasa_port), "SHOP_STATE_DIR": str(self.state_dir)}
+            if self.console_port:
+                console, console_log = self._spawn("console", [
+                    py, "-m", "bot.desk.console.server", "--port", str(self.console_port), "--host", self.console_host,
+                ], env=agents_env)
+                wait_http(f"http://localhost:{self.console_port}/health", console, timeout, console_log)
+            if self.telegram_desk:
+                self._spawn("telegram_desk", [py, "-m", "bot.desk.telegram_desk"], env=agents_env)
             wait_http(f"{self.actions_url}/health", actions, timeout, actions_log)
             wait_http(f"{self.rasa_url}/webhooks/rest/", rasa, timeout, rasa_log)
         except BaseException:
@@ -236,6 +256,9 @@ class Stack:
         self.stop()
 
 
+OPTIONAL_PROCESSES = frozenset({"telegram_desk"})  # their failure leaves shoppers and the console served
+
+
 def main() -> int:
     from bot.tools.train import model_path
 
@@ -253,11 +276,13 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    print("==> starting Redis, action server, Rasa server and web chat (first start takes ~30 s)")
+    print("==> starting Redis, action server, Rasa server, web chat and agents' console (first start takes ~30 s)")
     stack.start()
     redis_kind = "embedded" if stack.redis and stack.redis.embedded else "external"
     print(f"""
   Web chat:        {stack.web_url or '(disabled)'}
+  Agents' console: {stack.console_url or '(disabled)'}  (first login: admin, password in {stack.state_dir / 'secrets' / 'console_admin'})
+  Telegram desk:   {'running' if stack.telegram_desk else 'off (set TELEGRAM_DESK_TOKEN and TELEGRAM_DESK_CHAT)'}
   Rasa REST:       {stack.rest_url}
   Rasa socket.io:  {stack.rasa_url}/socket.io/
   Action server:   {stack.actions_url}/webhook
@@ -266,9 +291,14 @@ def main() -> int:
   Logs:            {stack.state_dir / 'logs'}
   Press Ctrl-C to stop everything.
 """, flush=True)
+    reported: set[str] = set()
     try:
         while not stopping:
-            dead = [name for name, p in stack.processes.items() if p.poll() is not None]
+            gone = [name for name, p in stack.processes.items() if p.poll() is not None]
+            for name in set(gone) & OPTIONAL_PROCESSES - reported:  # e.g. a wrong Telegram token: the rest go on
+                print(f"!! {name} stopped; see {stack.state_dir / 'logs'}. The rest keeps running.", file=sys.stderr)
+                reported.add(name)
+            dead = [name for name in gone if name not in OPTIONAL_PROCESSES]
             if dead:
                 print(f"!! {', '.join(dead)} stopped unexpectedly; see the logs. Shutting down.", file=sys.stderr)
                 return 1

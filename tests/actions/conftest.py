@@ -20,6 +20,7 @@ from rasa_sdk.executor import CollectingDispatcher
 import actions.common
 from bot.config import PROJECT_ROOT
 from bot.guard.order_access import order_access_guard
+from bot.handoff import service as handoff_service
 from bot.privacy.pending import pending_values
 from bot.runtime.redis_service import RedisServer, start_embedded
 from bot.shop.seed import seed_database
@@ -53,6 +54,8 @@ def shop(shop_db: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPat
     actions.common.backend.cache_clear()
     order_access_guard.cache_clear()
     pending_values.cache_clear()
+    for cached in (handoff_service.handoff_queue, handoff_service.outbound, handoff_service.ownership_gate):
+        cached.cache_clear()
     try:
         backend = actions.common.backend()
         assert isinstance(backend, SqliteShopBackend)

@@ -54,12 +54,15 @@ def test_an_overlong_complaint_is_cut(domain: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("detail, category, severity, promise", [
-    ("快递太慢了，一个星期还没收到，我要去12315投诉", "logistics", "high", "专员会在2小时内联系您"),
+    ("快递太慢了，一个星期还没收到，我要去12315投诉", "logistics", "high", "正在为您转接投诉人工客服"),
     ("客服态度太差了，问什么都敷衍", "service", "medium", "客服会在24小时内给您答复"),
     ("收到的衣服和图片不一样，颜色差很多", "false_advertising", "low", "客服会在24小时内给您答复"),
 ])
 def test_complaint_ticket_carries_the_triage(shop: SqliteShopBackend, domain: dict[str, Any], detail: str,
-                                             category: str, severity: str, promise: str) -> None:
+                                             category: str, severity: str, promise: str,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A high-severity complaint also goes to a person at once (bot/handoff/triggers.yml)."""
+    monkeypatch.setenv("HANDOFF_HOURS", "always")
     assert triage(detail).category == category and triage(detail).severity == severity
     r = run_action(ActionSubmitComplaint(), Turn(slots={"complaint_detail": detail}, sender_id="complainer"), domain)
     ticket = shop.get_ticket(ticket_no(r.text))

@@ -5,23 +5,18 @@ from typing import Any
 
 import pytest
 
-import bot.handoff.leave_message
 from actions.fallback import (
-    HANDOFF_AFTER_FALLBACKS,
     LEFT_FORM_TEXT,
     SUGGESTIONS,
     ActionAcknowledge,
     ActionFallbackRephrase,
-    ActionRequestHuman,
     ActionStopFlow,
     recent_fallbacks,
 )
 from actions.verification import FLOW_SLOTS
-from bot.handoff.hours import agents_on_duty, hours_text
-from bot.shop.models import OrderStatus, TicketKind
+from bot.handoff.escalation import escalation_rules
 from bot.shop.sqlite_backend import SqliteShopBackend
 from tests.actions.conftest import Result, Turn, run_action
-from tests.actions.helpers import pick_order, ticket_no, verified_slots
 
 RANKING = [
     {"name": "nlu_fallback", "confidence": 0.7},
@@ -58,16 +53,15 @@ def test_first_fallback_asks_to_rephrase_with_suggestions(domain: dict[str, Any]
     assert r.events == [{"event": "rewind", "timestamp": None}]  # the unclear message is forgotten
 
 
-def test_repeated_fallbacks_offer_a_human(domain: dict[str, Any]) -> None:
+def test_a_second_fallback_in_a_row_hands_over_to_a_human(shop: SqliteShopBackend, domain: dict[str, Any],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HANDOFF_HOURS", "never")  # the ticket path; the queue path is in test_handoff.py
     events = [user("你好", "greet"), *rephrased()]
     turn = Turn(text="嗯那个东西", intent="nlu_fallback", intent_ranking=RANKING, events=events)
-    assert recent_fallbacks(turn.tracker()) == HANDOFF_AFTER_FALLBACKS
+    assert recent_fallbacks(turn.tracker()) == escalation_rules().fallbacks_in_a_row
     r = fallback(domain, events)
-    buttons = r.messages[0]["buttons"]
-    assert buttons[-1] == {"title": "转人工客服", "payload": "/request_human"}
-    assert [b["title"] for b in buttons[:-1]] == [SUGGESTIONS["inquire_price"], SUGGESTIONS["request_return"],
-                                                  SUGGESTIONS["inquire_logistics"]]
-    assert "转人工客服" in r.text
+    assert r.text.startswith("抱歉，我还是没理解您的意思") and "工单号" in r.text
+    assert r.events == []  # the message stays: the agent reads it
 
 
 def test_an_understood_message_starts_the_count_again(domain: dict[str, Any]) -> None:
@@ -79,54 +73,6 @@ def test_an_understood_message_starts_the_count_again(domain: dict[str, Any]) ->
 def test_fallback_without_a_ranking_still_asks_to_rephrase(domain: dict[str, Any]) -> None:
     r = run_action(ActionFallbackRephrase(), Turn(text="？", intent="nlu_fallback"), domain)
     assert r.text.startswith("抱歉，没太明白") and r.messages[0]["buttons"] == []
-
-
-# --- a human ---------------------------------------------------------------------------------------
-def ask_for_human(domain: dict[str, Any], **slots: Any) -> Result:
-    turn = Turn(text="转人工", intent="request_human", slots=slots, sender_id="wants-a-human")
-    return run_action(ActionRequestHuman(), turn, domain)
-
-
-def test_request_human_files_a_callback_and_says_when_an_agent_answers(shop: SqliteShopBackend,
-                                                                      domain: dict[str, Any]) -> None:
-    on_duty = agents_on_duty()
-    r = ask_for_human(domain)
-    if agents_on_duty() != on_duty:
-        pytest.skip("agents' shift began or ended during the test")
-    ticket = shop.get_ticket(ticket_no(r.text))
-    assert ticket is not None and ticket.kind == TicketKind.CALLBACK
-    assert ticket.details["sender_id"] == "wants-a-human" and ticket.details["last_message"] == "转人工"
-    assert ticket.order_no is None
-    if on_duty:
-        assert "人工客服会尽快联系您" in r.text and "非工作时间" not in r.text
-    else:
-        assert f"现在是非工作时间（人工客服{hours_text()}，法定节假日休息）" in r.text
-        assert "上班后第一时间回复您" in r.text
-    assert r.events == []
-
-
-def test_outside_agent_hours_the_shopper_is_told_when_they_start(shop: SqliteShopBackend, domain: dict[str, Any],
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bot.handoff.leave_message, "agents_on_duty", lambda at=None: False)
-    monkeypatch.setattr(bot.handoff.leave_message, "next_opening_text", lambda at=None: "明天 9:00")
-    r = ask_for_human(domain)
-    assert f"人工客服{hours_text()}" in r.text and "客服明天 9:00上班后第一时间回复您" in r.text
-
-
-def test_during_agent_hours_an_agent_answers_soon(shop: SqliteShopBackend, domain: dict[str, Any],
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bot.handoff.leave_message, "agents_on_duty", lambda at=None: True)
-    r = ask_for_human(domain)
-    assert "人工客服会尽快联系您" in r.text and "非工作时间" not in r.text
-    assert shop.get_ticket(ticket_no(r.text)) is not None
-
-
-def test_request_human_links_the_verified_order(shop: SqliteShopBackend, domain: dict[str, Any]) -> None:
-    order = pick_order(shop, OrderStatus.SHIPPED, skip=4)
-    r = ask_for_human(domain, **verified_slots(order))
-    ticket = shop.get_ticket(ticket_no(r.text))
-    assert ticket is not None and ticket.order_no == order.order_no
-    assert ticket in shop.tickets_for_order(order.order_no)
 
 
 # --- stopping --------------------------------------------------------------------------------------

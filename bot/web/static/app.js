@@ -10,6 +10,10 @@
  *   server -> client  session_confirm <session_id>
  *   client -> server  user_uttered {message, session_id}
  *   server -> client  bot_uttered {text?, quick_replies?|buttons?, attachment?|image?}
+ *   server -> client  bot_uttered {..., outbox_id, from: "agent"|"bot", agent?}  a message sent
+ *                     outside a request (an agent's reply, a queue update)
+ *   client -> server  outbox_resume {after: last outbox_id seen}  after session_confirm, and
+ *                     whenever the server says outbox_check: what came while we were away
  *
  * The session token, its id and the message history live in localStorage, so a reload
  * keeps the conversation (the same token, so Rasa continues the same tracker).
@@ -54,11 +58,24 @@
 
   // A new conversation: the server names it when the page asks for a session token.
   function freshState() {
-    return { sessionId: null, token: null, messages: [] };
+    return { sessionId: null, token: null, messages: [], outboxId: null };
   }
 
   function isValidSessionId(id) {
     return typeof id === "string" && /^[A-Za-z0-9_-]{8,}$/.test(id) && id.length <= MAX_SESSION_ID;
+  }
+
+  function isValidOutboxId(id) {
+    return typeof id === "string" && /^\d{1,20}-\d{1,20}$/.test(id);
+  }
+
+  // Stream ids "<ms>-<seq>" in order: is `a` later than `b` (null: nothing seen yet)?
+  function outboxAfter(a, b) {
+    if (!b) return true;
+    var x = a.split("-"), y = b.split("-");
+    if (x[0].length !== y[0].length) return x[0].length > y[0].length;
+    if (x[0] !== y[0]) return x[0] > y[0];
+    return Number(x[1]) > Number(y[1]);
   }
 
   function isValidState(s) {
@@ -73,6 +90,7 @@
         var parsed = JSON.parse(raw);
         if (parsed && parsed.token === undefined) parsed.token = null; // stored by an older page
         if (parsed && parsed.token === null) parsed.sessionId = null; // ids come from the server now
+        if (parsed && !isValidOutboxId(parsed.outboxId)) parsed.outboxId = null;
         if (isValidState(parsed)) {
           parsed.messages = parsed.messages.filter(function (m) {
             return m && (m.from === "user" || m.from === "bot");
@@ -169,8 +187,15 @@
     row.dataset.index = String(index);
 
     var bubble = document.createElement("div");
-    bubble.className = "msg " + msg.from;
+    bubble.className = "msg " + msg.from + (msg.agent ? " agent" : "");
     bubble.dataset.testid = msg.from === "user" ? "msg-user" : "msg-bot";
+    if (msg.agent) {
+      var name = document.createElement("div");
+      name.className = "msg-agent";
+      name.dataset.testid = "msg-agent";
+      name.textContent = "人工客服 " + msg.agent;
+      bubble.appendChild(name);
+    }
     if (msg.text) {
       var text = document.createElement("div");
       text.className = "msg-text";
@@ -432,7 +457,13 @@
 
   function onBotUttered(data) {
     if (!data || typeof data !== "object") return;
+    if (data.outbox_id !== undefined) {
+      // Sent outside a request: shown once, however often it is delivered.
+      if (!isValidOutboxId(data.outbox_id) || !outboxAfter(data.outbox_id, state.outboxId)) return;
+      state.outboxId = data.outbox_id;
+    }
     var msg = { from: "bot" };
+    if (data.from === "agent" && typeof data.agent === "string") msg.agent = data.agent.slice(0, 40);
     if (typeof data.text === "string" && data.text !== "") msg.text = data.text;
     var replies = normaliseButtons(data.quick_replies).concat(normaliseButtons(data.buttons));
     if (replies.length) msg.quickReplies = replies;
@@ -493,6 +524,11 @@
       if (!isValidSessionId(id) || id !== state.sessionId) return; // not the conversation this page holds
       setConnState("online");
       setReady(true);
+      socket.emit("outbox_resume", { after: state.outboxId || "0" });
+    });
+
+    socket.on("outbox_check", function () {
+      if (ready) socket.emit("outbox_resume", { after: state.outboxId || "0" });
     });
 
     socket.on("bot_uttered", onBotUttered);

@@ -284,6 +284,71 @@ def test_a_purged_conversation_is_forgotten_by_the_page(stack, phone: Page):
         assert "小米的手环多少钱" not in stored and session_id not in stored
 
 
+@pytest.mark.stack
+@pytest.mark.timeout(300)
+def test_an_agents_messages_reach_the_page_live_and_after_it_was_closed(stack, chromium: Browser):
+    """Hand-off in the browser: the shopper asks for a person, an agent answers (pushed over Socket.IO), the
+    page is closed while the agent writes again, and the reopened page shows that message once."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    import redis
+
+    from bot.handoff.desk import AgentDesk
+    from bot.handoff.outbound import Outbound
+    from bot.handoff.presence import Status, heartbeat
+    from bot.handoff.queue import AgentProfile, HandoffQueue
+    from bot.handoff.transcript import RasaTranscript
+
+    def run(coroutine: Any) -> Any:  # Playwright's sync API holds this thread's event loop
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, coroutine).result()
+
+    client = redis.Redis.from_url(stack.stack.redis.url)
+    queue = HandoffQueue(client)
+    queue.register(AgentProfile("web-agent", "小周", ("presales", "orders", "aftersales", "complaints"), 50))
+    desk = AgentDesk(queue, Outbound(client, 3600), RasaTranscript(stack.rasa_url, stack.stack.api_token),
+                     stack.backend)
+    context = chromium.new_context(locale="zh-CN", **PHONE)
+    page = context.new_page()
+    try:
+        with screenshot_on_failure(page, "webchat_handoff"):
+            page.goto(stack.web_url)
+            wait_connected(page)
+            before = send(page, "转人工")
+            wait_bot_reply(page, before, ("正在为您转接",))
+            session_id = stored_session_id(page)
+
+            before = page.locator("#messages .msg.bot").count()
+            heartbeat(client, "web-agent", Status.ONLINE, grace_seconds=120)  # the console's dispatch assigns it
+            wait_bot_reply(page, before, ("我是人工客服小周",))
+            expect(page.locator("[data-testid=msg-agent]").last).to_have_text("人工客服 小周")
+
+            before = send(page, "<img src=x onerror=alert(1)>我的订单还没发货")
+            page.wait_for_timeout(500)
+            assert page.locator("#messages .msg.bot").count() == before  # the bot keeps quiet
+            page.close()  # the shopper leaves; the agent answers meanwhile
+            run(desk.send("web-agent", "小周", session_id, "已帮您催仓库，今天发出"))
+
+            page = context.new_page()
+            page.goto(stack.web_url)
+            wait_connected(page)
+            expect(page.locator("#messages .msg.bot").last).to_contain_text("已帮您催仓库，今天发出",
+                                                                          timeout=BOT_TIMEOUT_MS)
+            page.wait_for_timeout(500)
+            assert sum("已帮您催仓库" in t for t in bot_texts(page)) == 1  # once, however it was delivered
+            run(desk.close("web-agent", session_id, "solved"))
+            expect(page.locator("#messages .msg.bot").last).to_contain_text("打个分", timeout=BOT_TIMEOUT_MS)
+            before = page.locator("#messages .msg.bot").count()
+            page.locator(".quick-reply", has_text="5 分").last.click()
+            wait_bot_reply(page, before, ("感谢您的五星好评",))
+    finally:
+        context.close()
+        for conversation in queue.chats_of("web-agent"):
+            run(desk.close("web-agent", conversation, "solved"))
+        client.delete("shop:handoff:alive:web-agent")
+
+
 # ----------------------------------------------------- Rasa is not reachable
 
 
