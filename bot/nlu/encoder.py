@@ -34,7 +34,6 @@ from typing import Any, AsyncIterator, Callable, Optional, Sequence
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from bot.nlu.normalize import normalize_text
 from bot.nlu.order_card import classifier_text
 
 logger = logging.getLogger(__name__)

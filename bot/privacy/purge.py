@@ -26,8 +26,8 @@ import redis
 from bot.config import load_settings
 from bot.dialogue.tracker_store import DEFAULT_PREFIX
 from bot.guard.order_access import PREFIX as GUARD_PREFIX
-from bot.privacy.pending import PREFIX as PENDING_PREFIX
 from bot.handoff.queue import HandoffQueue
+from bot.privacy.pending import PREFIX as PENDING_PREFIX
 from bot.privacy.purged import mark_purged
 from bot.shop.backend import ShopBackend
 from bot.shop.identifiers import ORDER_NO

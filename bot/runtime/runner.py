@@ -89,6 +89,8 @@ class Stack:
     console_port: Optional[int] = None  # the agents' web console (bot.desk.console); None: not started
     console_host: str = "127.0.0.1"
     telegram_desk: bool = False  # the agents' Telegram desk, when its token and chat are configured
+    credentials_file: Path = PROJECT_ROOT / "credentials.yml"  # the channels Rasa opens
+    extra_env: dict[str, str] = field(default_factory=dict)  # more settings for every process (tests: a channel's)
     secrets: Optional[InternalSecrets] = field(default=None, init=False, repr=False)
     redis: Optional[RedisServer] = field(default=None, init=False)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict, init=False)
@@ -164,6 +166,7 @@ class Stack:
         )
         if self.handoff_hours:
             env["HANDOFF_HOURS"] = self.handoff_hours
+        env.update(self.extra_env)
         if self.secrets:
             env.update(self.secrets.env(self.configured_api_keys))
         env.update(server_thread_env())
@@ -207,7 +210,7 @@ class Stack:
             rasa, rasa_log = self._spawn("rasa", [
                 py, "-m", "bot.dialogue.rasa_server", "run", "--model", str(self.model), "--port", str(self.rasa_port),
                 "--interface", self.rasa_host,
-                "--credentials", str(PROJECT_ROOT / "credentials.yml"), "--endpoints", str(self._endpoints_file()),
+                "--credentials", str(self.credentials_file), "--endpoints", str(self._endpoints_file()),
                 "--enable-api", "--cors", *self.origins,
             # Shoppers' requests above this get 413 before Rasa parses them. Only for
             # the Rasa server: the action server receives whole trackers, which grow.
