@@ -61,8 +61,13 @@ class Outbound:
         pipe.xadd(keys.outbox(conversation), {"m": body}, maxlen=OUTBOX_MAXLEN, approximate=True)
         pipe.expire(keys.outbox(conversation), self.retention_seconds)
         entry_id = _text(pipe.execute()[0])
-        self.redis.publish(keys.OUTBOUND_CHANNEL, json.dumps({"conv": conversation, "id": entry_id, "m": message},
-                                                             ensure_ascii=False))
+        try:
+            self.redis.publish(keys.OUTBOUND_CHANNEL, json.dumps({"conv": conversation, "id": entry_id, "m": message},
+                                                                 ensure_ascii=False))
+        except redis.RedisError:
+            # The message is in the outbox already: raising would make the agent send it again. Listeners catch
+            # up from the outboxes when they subscribe again, and clients from their last id.
+            logger.warning("could not announce outbox message %s of %s", entry_id, conversation, exc_info=True)
         return entry_id
 
     def since(self, conversation: str, after: str = "0", count: int = 100) -> list[Delivered]:

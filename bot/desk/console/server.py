@@ -587,13 +587,24 @@ def console_blueprint() -> Blueprint:
             await ws.close(4401, "login required")
             return
         tab = Tab(ws, *found)
+        unavailable = {"type": "error", "message": "服务暂时不可用，请稍后重试。"}
         try:
-            await console.opened(tab)
+            try:
+                await console.opened(tab)
+            except redis.RedisError:  # Redis restarting: keep the tab; the next action or refresh retries
+                logger.warning("Redis failed while a console tab opened", exc_info=True)
+                await tab.send(unavailable)
             while True:
                 raw = await ws.recv()
                 if raw is None:
                     continue
-                if console.who(request) is None:  # logged out (or the account removed) meanwhile
+                try:
+                    who = console.who(request)
+                except redis.RedisError:
+                    logger.warning("Redis failed while checking a console session", exc_info=True)
+                    await tab.send(unavailable)
+                    continue
+                if who is None:  # logged out (or the account removed) meanwhile
                     await ws.close(4401, "login required")
                     return
                 try:
@@ -609,7 +620,7 @@ def console_blueprint() -> Blueprint:
                     await tab.send({"type": "error", "message": str(problem), "request": message.get("type")})
                 except redis.RedisError:
                     logger.warning("Redis failed during a console action", exc_info=True)
-                    await tab.send({"type": "error", "message": "服务暂时不可用，请稍后重试。"})
+                    await tab.send(unavailable)
                 except Exception:
                     logger.exception("a console action failed")
                     await tab.send({"type": "error", "message": "操作未能完成，请稍后重试。"})
