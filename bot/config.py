@@ -71,6 +71,33 @@ class Settings:
     redis_password: str | None = field(repr=False)
     session_key: str | None = field(repr=False)
     telegram_desk_token: str | None = field(repr=False)  # the desk bot's token from @BotFather
+    # WeChat Official Account channel (connectors.wechat): the account's AppID and AppSecret, the callback's
+    # signature token, its EncodingAESKey (safe mode; None: plain mode), the API base (tests: a stand-in).
+    wechat_app_id: str | None
+    wechat_app_secret: str | None = field(repr=False)
+    wechat_token: str | None = field(repr=False)
+    wechat_aes_key: str | None = field(repr=False)
+    wechat_api_url: str
+    # E-mail channel (connectors.email): the service address shoppers write to, the SMTP server answers go out
+    # through, the IMAP mailbox polled for new mail (TLS: "starttls", "ssl" or "none"; port 0: the mode's usual
+    # port), and how often the mailbox is polled.
+    mail_address: str | None
+    mail_smtp_host: str | None
+    mail_smtp_port: int
+    mail_smtp_user: str | None
+    mail_smtp_password: str | None = field(repr=False)
+    mail_smtp_tls: str
+    mail_imap_host: str | None
+    mail_imap_port: int
+    mail_imap_user: str | None
+    mail_imap_password: str | None = field(repr=False)
+    mail_imap_tls: str
+    mail_poll_seconds: float
+    # Shoppers' Telegram channel (connectors.telegram): the shop bot's token from @BotFather, the secret Telegram
+    # sends with every webhook call, and the public base URL Telegram reaches Rasa at (None: long polling).
+    telegram_token: str | None = field(default=None, repr=False)
+    telegram_webhook_secret: str | None = field(default=None, repr=False)
+    telegram_public_url: str | None = None
 
 
 def load_settings() -> Settings:
@@ -118,4 +145,24 @@ def load_settings() -> Settings:
         redis_password=os.environ.get("SHOP_REDIS_PASSWORD") or None,
         session_key=os.environ.get("SHOP_SESSION_KEY") or None,
         telegram_desk_token=os.environ.get("TELEGRAM_DESK_TOKEN") or None,
+        wechat_app_id=os.environ.get("WECHAT_APP_ID") or None,
+        wechat_app_secret=os.environ.get("WECHAT_APP_SECRET") or None,
+        wechat_token=os.environ.get("WECHAT_TOKEN") or None,
+        wechat_aes_key=os.environ.get("WECHAT_AES_KEY") or None,
+        wechat_api_url=os.environ.get("WECHAT_API_URL") or "https://api.weixin.qq.com",
+        mail_address=os.environ.get("MAIL_ADDRESS") or None,
+        mail_smtp_host=os.environ.get("MAIL_SMTP_HOST") or None,
+        mail_smtp_port=_int("MAIL_SMTP_PORT", 0),
+        mail_smtp_user=os.environ.get("MAIL_SMTP_USER") or None,
+        mail_smtp_password=os.environ.get("MAIL_SMTP_PASSWORD") or None,
+        mail_smtp_tls=(os.environ.get("MAIL_SMTP_TLS") or "starttls").lower(),
+        mail_imap_host=os.environ.get("MAIL_IMAP_HOST") or None,
+        mail_imap_port=_int("MAIL_IMAP_PORT", 0),
+        mail_imap_user=os.environ.get("MAIL_IMAP_USER") or None,
+        mail_imap_password=os.environ.get("MAIL_IMAP_PASSWORD") or None,
+        mail_imap_tls=(os.environ.get("MAIL_IMAP_TLS") or "ssl").lower(),
+        mail_poll_seconds=float(os.environ.get("MAIL_POLL_SECONDS") or 30),
+        telegram_token=os.environ.get("TELEGRAM_TOKEN") or None,
+        telegram_webhook_secret=os.environ.get("TELEGRAM_WEBHOOK_SECRET") or None,
+        telegram_public_url=os.environ.get("TELEGRAM_PUBLIC_URL") or None,
     )

@@ -112,11 +112,12 @@ class OwnershipGate:
         stored = self.queue.redis.hgetall(key)
         earlier = [v.decode() for k, v in sorted(stored.items()) if k.startswith(b"m")]
         previous = float(stored.get(b"score", b"0"))
-        reading = read_message(text, earlier, config)
+        masked = mask_text(text)  # the last messages are kept for "asked again": never a phone or an address
+        reading = read_message(masked, earlier, config)
         score = previous * config.carry_over + reading.score
         pipe = self.queue.redis.pipeline()
         pipe.hset(key, mapping={"score": f"{score:.3f}", **{f"m{i}": t for i, t in
-                                                             enumerate([*earlier, text][-ECHO_MOOD_WINDOW:])}})
+                                                             enumerate([*earlier, masked][-ECHO_MOOD_WINDOW:])}})
         pipe.expire(key, MOOD_TTL_SECONDS)
         pipe.execute()
         if score < config.threshold:
