@@ -101,8 +101,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     stack.state_dir, stack.shop_db, stack.redis_url = state, state / "shop.db", None
     stack.handoff_hours = "always"  # hand-off tests need the live queue whatever the hour; tickets: tests/actions
     # A developer's own channel and desk secrets must never make the test stack talk to Telegram, WeChat or mail.
-    stack.extra_env.update({name: "" for name in (
-        "TELEGRAM_TOKEN", "TELEGRAM_DESK_TOKEN", "WECHAT_APP_ID", "WECHAT_TOKEN", "MAIL_ADDRESS", "MAIL_IMAP_HOST")})
+    stack.extra_env.update(dict.fromkeys(("TELEGRAM_TOKEN", "TELEGRAM_DESK_TOKEN", "WECHAT_APP_ID", "WECHAT_TOKEN",
+                                          "MAIL_ADDRESS", "MAIL_IMAP_HOST"), ""))
     stack.telegram_desk = False
     ensure_database(stack.shop_db)
     backend = SqliteShopBackend(stack.shop_db)
