@@ -16,7 +16,7 @@ Protocol (WeChat's "接收普通消息 / 被动回复 / 客服消息" APIs):
   (`reply_budget_seconds`, default 4); otherwise the channel answers "success"
   and sends the answer through the customer-service message API
   (`message/custom/send`) when it is ready. Each message is de-duplicated in Redis
-  (MsgId; FromUserName + CreateTime for events): a retry never runs the bot again,
+  (MsgId; FromUserName + CreateTime + Event + EventKey for events): a retry never runs the bot again,
   it waits for the first attempt's answer and returns it passively when that answer
   is ready and nobody has sent it yet. The answer is sent exactly once, passively
   or by the API, whichever claims it first (one Redis hash per message, HSETNX).
@@ -494,8 +494,10 @@ class ShopWeChatInput(InputChannel):
         """What to reply passively (None: "success")."""
         openid = fields["FromUserName"]
         msg_type = str(fields["MsgType"]).lower()
+        # WeChat's advice for events is FromUserName + CreateTime; two different events (a menu click right
+        # after another) can share a second, so the event and its key are part of it: a retry is identical.
         dedup = (f"msg:{fields['MsgId']}" if fields.get("MsgId")
-                 else f"event:{openid}:{fields['CreateTime']}")
+                 else f"event:{openid}:{fields['CreateTime']}:{fields.get('Event', '')}:{fields.get('EventKey', '')}")
         if msg_type == "text":
             return await self._turn(on_new_message, app, openid, fields.get("Content") or "", dedup, started)
         if msg_type == "voice" and isinstance(fields.get("Recognition"), str) and fields["Recognition"].strip():
