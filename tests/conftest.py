@@ -69,7 +69,7 @@ class RunningStack:
     def tracker(self, sender: str) -> dict:
         """The conversation as Rasa stores it, read through its HTTP API with the API token."""
         query = urllib.parse.urlencode({"token": self.stack.api_token})
-        url = f"{self.rasa_url}/conversations/{urllib.parse.quote(sender, safe='')}/tracker?{query}"
+        url = f"{self.rasa_url}/conversations/{urllib.parse.quote(sender, safe=':')}/tracker?{query}"
         with urllib.request.urlopen(url, timeout=60) as response:
             return json.loads(response.read())
 

@@ -41,7 +41,7 @@ class RasaTranscript:
 
     def _url(self, conversation: str, path: str) -> str:
         query = f"?token={urllib.parse.quote(self.token)}" if self.token else ""
-        return f"{self.rasa_url}/conversations/{urllib.parse.quote(conversation, safe='')}/{path}{query}"
+        return f"{self.rasa_url}/conversations/{urllib.parse.quote(conversation, safe=':')}/{path}{query}"
 
     async def append(self, conversation: str, events: list[dict[str, Any]]) -> None:
         async with aiohttp.ClientSession(timeout=self.timeout) as session, \

@@ -53,6 +53,17 @@ def _verified_orders(entries: list[str]) -> set[str]:
     return found
 
 
+def channel_state_keys(conversation: str) -> list[str]:
+    """What the channels keep per conversation for delivery (mail thread with the shopper's address, WeChat's
+    numbered options, delivered-outbox marks): their own key functions, so the names live in one place."""
+    from connectors.mail.threads import thread_key
+    from connectors.telegram import delivered_key as telegram_delivered
+    from connectors.wechat import PREFIX as WECHAT_PREFIX
+
+    return [thread_key(conversation), telegram_delivered(conversation),
+            f"{WECHAT_PREFIX}:menu:{conversation}", f"{WECHAT_PREFIX}:delivered:{conversation}"]
+
+
 def purge(shop: ShopBackend, client: redis.Redis, *, conversation: Optional[str] = None, phone: Optional[str] = None,
           order_no: Optional[str] = None, key_prefix: str = DEFAULT_PREFIX,
           remember_seconds: Optional[int] = None) -> PurgeReport:
@@ -73,7 +84,7 @@ def purge(shop: ShopBackend, client: redis.Redis, *, conversation: Optional[str]
         elif orders and any(number in entry for entry in entries for number in orders):
             conversations.add(conv)
     report = PurgeReport(sorted(conversations), sorted(orders))
-    removed = {"conversations": 0, "pending_values": 0, "guard_keys": 0, "handoff_records": 0}
+    removed = {"conversations": 0, "pending_values": 0, "guard_keys": 0, "handoff_records": 0, "channel_state": 0}
     handoff = HandoffQueue(client)
     remember = remember_seconds or load_settings().session_max_age_seconds
     for conv in conversations:
@@ -81,6 +92,7 @@ def purge(shop: ShopBackend, client: redis.Redis, *, conversation: Optional[str]
         pending = list(client.scan_iter(match=f"{PENDING_PREFIX}:{conv}:*", count=500))
         removed["pending_values"] += int(client.delete(*pending)) if pending else 0
         removed["handoff_records"] += handoff.forget(conv)
+        removed["channel_state"] += int(client.delete(*channel_state_keys(conv)))
         mark_purged(client, conv, remember)
     for number in orders:
         keys = [f"{GUARD_PREFIX}:{kind}:order:{number}" for kind in ("lock", "failures")]

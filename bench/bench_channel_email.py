@@ -1,0 +1,295 @@
+#!/usr/bin/env python
+"""The e-mail channel's cost: the same turns through IMAP and SMTP and over REST, in one run.
+
+    python bench/bench_channel_email.py                 # about 5-8 minutes on 2 CPUs
+    python bench/bench_channel_email.py --quick         # fewer turns
+    python bench/bench_channel_email.py --poll 0.5      # another polling interval (default 0.1 s)
+
+One stack (Redis, action server, Rasa with the REST and e-mail channels) plus, in this process, the IMAP
+stand-in (tests/fakes/imap_server.py) as the service mailbox and an aiosmtpd server as the outgoing SMTP
+server. A mail turn starts when the shopper's mail appears in the mailbox and ends when the bot's answer (the
+mail whose In-Reply-To is that mail) reaches the SMTP server: the channel's imaplib client has to notice it
+(UID SEARCH UNSEEN every MAIL_POLL_SECONDS), fetch it, strip the quoted history, run the turn, send the
+answer with smtplib and mark the mail seen. Replies after the first mail quote the bot's previous answer and
+carry a phone signature, as mail apps write them. A REST turn: `POST /webhooks/rest/webhook` until its answer.
+Both replay bench/conversations.py (each conversation its own thread / sender), alternating rounds:
+
+1. one shopper at a time: p50 / p99 of each channel and the e-mail overhead on p50;
+2. 20 shoppers at once: turns a second and latency of each channel.
+
+The polling interval dominates the e-mail overhead: a mail waits on average half an interval before the
+channel sees it (plus up to one more when it lands during a poll). The bench polls every 0.1 s, far shorter
+than a real deployment's (MAIL_POLL_SECONDS, 30 s by default: e-mail shoppers are promised an answer, not a
+chat), so the figure shows the channel's own cost; add half the real interval for what a shopper waits.
+Not a test: it prints figures and writes .state/bench/channel_email.json.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import aiohttp  # noqa: E402
+import yaml  # noqa: E402
+
+from bench import conversations as convs  # noqa: E402
+from bot.config import PROJECT_ROOT, load_settings  # noqa: E402
+from bot.runtime.runner import Stack  # noqa: E402
+from bot.shop import ensure_database  # noqa: E402
+from bot.tools.train import model_path  # noqa: E402
+from tests.fakes.imap_server import ImapStandIn, SentMail, SmtpSink  # noqa: E402
+
+SERVICE = "service@shop.test"
+IMAP_USER, IMAP_PASSWORD = SERVICE, "bench-imap-secret"
+CONCURRENCY = 20
+TURN_TIMEOUT = 90.0
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+
+
+@dataclass
+class Phase:
+    channel: str
+    concurrency: int
+    latencies_ms: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def error(self, kind: str) -> None:
+        self.errors[kind] = self.errors.get(kind, 0) + 1
+
+    def absorb(self, other: Phase) -> None:
+        self.latencies_ms += other.latencies_ms
+        self.seconds += other.seconds
+        for kind, count in other.errors.items():
+            self.errors[kind] = self.errors.get(kind, 0) + count
+
+    def summary(self) -> dict[str, Any]:
+        values = self.latencies_ms or [float("nan")]
+        return {"turns": len(self.latencies_ms), "p50_ms": round(percentile(values, 0.5), 1),
+                "p99_ms": round(percentile(values, 0.99), 1), "mean_ms": round(statistics.fmean(values), 1),
+                "turns_per_s": round(len(self.latencies_ms) / self.seconds, 2) if self.seconds else None,
+                "errors": self.errors}
+
+
+class MailBenchStack(Stack):
+    """Stack whose Rasa reads a credentials file with the e-mail channel and gets the mail settings."""
+
+    credentials_file: Path
+    extra_env: dict[str, str]
+
+    def _spawn(self, name: str, args: list[str], env: Optional[dict[str, str]] = None
+               ) -> tuple[subprocess.Popen, Path]:
+        if name == "rasa":
+            args = [str(self.credentials_file) if arg == str(PROJECT_ROOT / "credentials.yml") else arg
+                    for arg in args]
+            env = {**(env or {}), **self.extra_env}
+        return super()._spawn(name, args, env)
+
+
+def shopper_mail(sender: str, subject: str, text: str, previous: Optional[SentMail]) -> tuple[bytes, str]:
+    """A shopper's mail: a new thread, or a reply quoting the bot's previous answer, with a phone signature."""
+    mail = EmailMessage()
+    mail["From"] = f"顾客 <{sender}>"
+    mail["To"] = SERVICE
+    mail["Date"] = format_datetime(datetime.now(timezone.utc))
+    mid = make_msgid(domain="example.com")
+    mail["Message-ID"] = mid
+    if previous is None:
+        mail["Subject"] = subject
+        mail.set_content(f"{text}\n\n发自我的iPhone\n")
+    else:
+        mail["Subject"] = previous["Subject"]
+        mail["In-Reply-To"] = previous["Message-ID"]
+        mail["References"] = f"{previous['References']} {previous['Message-ID']}".strip()
+        quoted = "\n".join(f"> {line}" for line in previous.text.splitlines())
+        mail.set_content(f"{text}\n\n发自我的iPhone\n\n在 2025年3月3日 10:00，小店智能客服 <{SERVICE}> 写道：\n{quoted}\n")
+    return bytes(mail), mid
+
+
+class Channels:
+    def __init__(self, stack: Stack, imap: ImapStandIn, smtp: SmtpSink, run_id: str) -> None:
+        self.stack = stack
+        self.imap = imap
+        self.smtp = smtp
+        self.run_id = run_id
+        self.last_answer: dict[int, SentMail] = {}
+
+    async def rest_turn(self, session: aiohttp.ClientSession, conversation: int, text: str, phase: Phase) -> None:
+        sender = f"bench-{self.run_id}-{conversation}"
+        started = time.perf_counter()
+        try:
+            async with session.post(self.stack.rest_url, json={"sender": sender, "message": text},
+                                    headers={"Authorization": f"Bearer {self.stack.api_key}"}) as reply:
+                await reply.read()
+                if reply.status != 200:
+                    phase.error(f"HTTP {reply.status}")
+                    return
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            phase.error(type(error).__name__)
+            return
+        phase.latencies_ms.append((time.perf_counter() - started) * 1000)
+
+    async def mail_turn(self, session: aiohttp.ClientSession, conversation: int, text: str, phase: Phase) -> None:
+        sender = f"bench-{self.run_id}-{conversation}@example.com"
+        raw, mid = shopper_mail(sender, f"咨询 {conversation}", text, self.last_answer.get(conversation))
+        started = time.monotonic()  # the SMTP server stamps what it receives with time.monotonic() too
+        self.imap.deliver(raw)
+        try:
+            answer = await asyncio.to_thread(self.smtp.wait_for_reply, mid, TURN_TIMEOUT)
+        except TimeoutError:
+            phase.error("no answer")
+            return
+        self.last_answer[conversation] = answer
+        phase.latencies_ms.append((answer.at - started) * 1000)
+
+
+async def run_phase(channels: Channels, channel: str, mix: Callable[[int], convs.Conversation], concurrency: int,
+                    turns: int, first_conversation: int) -> Phase:
+    """`concurrency` shoppers at a time, each sending a conversation's turns one after another."""
+    phase = Phase(channel, concurrency)
+    state = {"sent": 0, "next": first_conversation}
+    turn = channels.mail_turn if channel == "email" else channels.rest_turn
+
+    async def shopper(session: aiohttp.ClientSession) -> None:
+        while state["sent"] < turns:
+            index = state["next"]
+            state["next"] += 1
+            for step in mix(index).turns:
+                if state["sent"] >= turns:
+                    return
+                state["sent"] += 1
+                await turn(session, index, step.text, phase)
+
+    connector = aiohttp.TCPConnector(limit=concurrency + 2)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(shopper(session) for _ in range(concurrency)))
+        phase.seconds = time.perf_counter() - started
+    return phase
+
+
+async def measure(channels: Channels, mix: Callable[[int], convs.Conversation], quick: bool) -> dict[str, Any]:
+    # Each waiting shopper holds a thread (SmtpSink.wait_for_reply blocks): the default pool of cpu+4 threads
+    # would hold the others back and measure the bench, not the channel.
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=4 * CONCURRENCY))
+    plan = {1: (16, 4), CONCURRENCY: (80, 2)} if quick else {1: (30, 6), CONCURRENCY: (120, 4)}
+    conversation = 0
+
+    async def phase(channel: str, concurrency: int, turns: int) -> Phase:
+        nonlocal conversation
+        result = await run_phase(channels, channel, mix, concurrency, turns, conversation)
+        conversation += turns + concurrency  # fresh conversations (and senders) for every phase
+        return result
+
+    for channel in ("email", "rest"):  # warm-up, not counted
+        await phase(channel, 4, 24)
+    results: dict[str, Any] = {}
+    for concurrency, (turns, rounds) in plan.items():
+        totals = {"email": Phase("email", concurrency), "rest": Phase("rest", concurrency)}
+        ratios = []
+        for number in range(rounds):
+            order = ("email", "rest") if number % 2 == 0 else ("rest", "email")
+            done = {}
+            for channel in order:
+                done[channel] = await phase(channel, concurrency, turns)
+                totals[channel].absorb(done[channel])
+            if done["email"].latencies_ms and done["rest"].latencies_ms:
+                ratios.append(percentile(done["email"].latencies_ms, 0.5) / percentile(done["rest"].latencies_ms, 0.5))
+        results[f"c{concurrency}"] = {channel: p.summary() for channel, p in totals.items()}
+        results[f"c{concurrency}"]["p50_ratio_by_round"] = [round(r, 3) for r in ratios]
+        results[f"c{concurrency}"]["p50_ratio_median"] = round(statistics.median(ratios), 3) if ratios else None
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer turns")
+    parser.add_argument("--poll", type=float, default=0.1, help="MAIL_POLL_SECONDS for the run (default 0.1)")
+    parser.add_argument("--output", type=Path, default=PROJECT_ROOT / ".state" / "bench" / "channel_email.json")
+    args = parser.parse_args()
+    settings = load_settings()
+    model = model_path(settings.models_dir)
+    if not model.exists():
+        print(f"no model at {model}: run `make model`", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="bench-email-") as tmp, ImapStandIn(IMAP_USER, IMAP_PASSWORD) as imap, \
+            SmtpSink() as smtp:
+        state = Path(tmp)
+        credentials = yaml.safe_load((PROJECT_ROOT / "credentials.yml").read_text(encoding="utf-8")) or {}
+        credentials["connectors.email.ShopEmailInput"] = None
+        (state / "credentials.yml").write_text(yaml.safe_dump(credentials, allow_unicode=True), encoding="utf-8")
+        stack = MailBenchStack.from_settings(settings, model, free_ports=True, web=False)
+        assert isinstance(stack, MailBenchStack)
+        stack.state_dir, stack.shop_db, stack.redis_url = state, state / "shop.db", None
+        stack.credentials_file = state / "credentials.yml"
+        stack.extra_env = {  # conversations of <= 8 turns: under the per-conversation rate limit
+            "MAIL_ADDRESS": SERVICE, "MAIL_SMTP_HOST": "127.0.0.1", "MAIL_SMTP_PORT": str(smtp.port),
+            "MAIL_SMTP_TLS": "none", "MAIL_IMAP_HOST": "127.0.0.1", "MAIL_IMAP_PORT": str(imap.port),
+            "MAIL_IMAP_USER": IMAP_USER, "MAIL_IMAP_PASSWORD": IMAP_PASSWORD, "MAIL_IMAP_TLS": "none",
+            "MAIL_POLL_SECONDS": str(args.poll)}
+        ensure_database(stack.shop_db)
+        mix = convs.shop_mix(convs.load_orders(stack.shop_db))
+        print(f"==> starting the stack (Rasa with the REST and e-mail channels, polling every {args.poll} s) ...",
+              flush=True)
+        load_before = os.getloadavg()
+        with stack:
+            channels = Channels(stack, imap, smtp, uuid.uuid4().hex[:8])
+            results = asyncio.run(measure(channels, mix, args.quick))
+        load_after = os.getloadavg()
+    serial, loaded = results["c1"], results[f"c{CONCURRENCY}"]
+    overhead = (serial["email"]["p50_ms"] / serial["rest"]["p50_ms"] - 1) * 100
+    print(f"\n{'':20}{'p50 ms':>9}{'p99 ms':>9}{'mean ms':>9}{'turns/s':>9}  errors")
+    for label, figures in (("c=1", serial), (f"c={CONCURRENCY}", loaded)):
+        for channel in ("rest", "email"):
+            s = figures[channel]
+            print(f"{label + ' ' + channel:20}{s['p50_ms']:9.1f}{s['p99_ms']:9.1f}{s['mean_ms']:9.1f}"
+                  f"{s['turns_per_s'] or 0:9.2f}  {s['errors'] or '-'}")
+    paired = ((serial["p50_ratio_median"] or float("nan")) - 1) * 100
+    added = serial["email"]["p50_ms"] - serial["rest"]["p50_ms"]
+    throughput = (loaded["email"]["turns_per_s"] / loaded["rest"]["turns_per_s"] - 1) * 100
+    print(f"\nE-mail overhead on p50 at c=1: {overhead:+.1f} % pooled ({added:+.0f} ms), {paired:+.1f} % median of the "
+          f"paired rounds; polling every {args.poll * 1000:.0f} ms accounts for ~{args.poll * 500:.0f} ms of it "
+          f"on average. With the default MAIL_POLL_SECONDS=30 a shopper waits ~15 s more on average.")
+    print(f"E-mail at c={CONCURRENCY}: p50 {(loaded['email']['p50_ms'] / loaded['rest']['p50_ms'] - 1) * 100:+.1f} %, "
+          f"throughput {throughput:+.1f} % vs REST")
+    print(f"load average before/after: {load_before[0]:.2f} / {load_after[0]:.2f}")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps({"at": time.strftime("%Y-%m-%d %H:%M:%S"), "quick": args.quick,
+                                       "poll_seconds": args.poll, "results": results,
+                                       "p50_overhead_percent_c1": round(overhead, 1),
+                                       "p50_overhead_ms_c1": round(added, 1),
+                                       "p50_overhead_percent_c1_paired": round(paired, 1),
+                                       "throughput_change_percent_c20": round(throughput, 1),
+                                       "load_average": [load_before[0], load_after[0]]}, indent=2),
+                           encoding="utf-8")
+    print(f"written to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

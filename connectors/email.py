@@ -1,0 +1,580 @@
+"""E-mail channel: mail to the shop's service address becomes a conversation, answered by mail in its thread.
+
+Inbound is IMAP polling of the service mailbox (any hosted mailbox: 企业邮箱,
+Exchange, Gmail...; imaplib in a thread of its own, every `MAIL_POLL_SECONDS`).
+Each unseen mail is read with `BODY.PEEK` (it stays unseen), answered, and only
+then marked `\\Seen`: a mail the bot could not answer (Rasa or SMTP down, a
+restart) is taken again at the next poll. Which conversation a mail belongs to,
+and every piece of state that makes "answered once" hold across processes and
+restarts, is in connectors.mail.threads (Redis).
+
+Before NLU a mail is reduced to what the shopper wrote this time (quoted history
+and signature cut, HTML turned into text; connectors.mail.parsing), then screened
+and rate-limited like the web chat (per conversation, and per sender address),
+and handed to Rasa through the hand-off's gate (connectors.deliver). The turn's
+messages go back as one mail (connectors.mail.compose): "Re:" subject,
+In-Reply-To/References, From the service address, `Auto-Submitted: auto-replied`.
+Buttons are a numbered list; a reply of just the number chooses the button.
+
+Never answered: auto-replies and bounces (Auto-Submitted, Precedence bulk/junk/list,
+X-Autoreply, List-Id, mailer-daemon/postmaster/noreply senders, Return-Path <>),
+our own address; a mail without a sender or that cannot be decoded is logged and
+marked seen. An oversized mail (bytes, or text past MAX_MESSAGE_CHARS) gets a
+polite answer. Attachments are acknowledged by name (they are not stored).
+
+Messages outside a turn (an agent's reply, a queue update: bot.handoff.outbound)
+for `mail:*` conversations are mailed in the thread by whichever process gets
+the pub/sub note; the last outbox id mailed is kept per conversation and advanced
+with a compare-and-set, and after every (re)subscription the outboxes are read
+from there: nothing is mailed twice, nothing is lost across restarts.
+
+Settings (bot.config): MAIL_ADDRESS, MAIL_SMTP_HOST/PORT/USER/PASSWORD/TLS,
+MAIL_IMAP_HOST/PORT/USER/PASSWORD/TLS, MAIL_POLL_SECONDS; without the required
+ones (or without Redis) the channel logs one warning and does nothing.
+credentials.yml may set `max_mail_bytes` (default 15 MB) and `max_message_chars`.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import imaplib
+import logging
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Any, Awaitable, Callable, Dict, Optional, TypeVar, Union
+
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from sanic import Blueprint, Sanic, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.config import Settings, load_settings
+from bot.guard.rate_limit import SLOW_DOWN_REPLY, rate_limiter
+from bot.guard.screening import CLIENT_KEY, has_visible_text, screen_message
+from bot.handoff import keys as handoff_keys
+from bot.handoff.hours import agents_on_duty, next_opening_text
+from bot.handoff.outbound import listen
+from bot.handoff.service import outbound
+from bot.runtime.redis_clients import new_async_redis, shared_redis
+from connectors.deliver import deliver
+from connectors.mail import compose, transport
+from connectors.mail.parsing import Inbound, Malformed, domain_of, read_mail
+from connectors.mail.threads import Thread, ThreadStore, mail_identity, our_message_id
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "email"
+DEFAULT_MAX_MAIL_BYTES = 15 * 1024 * 1024
+MAX_PARALLEL_MAILS = 32  # mails answered at once (different conversations; one conversation's mails in order)
+SMTP_THREADS = 8  # mails handed to the SMTP server at once
+MAX_ATTEMPTS = 3  # a mail whose handling fails this often (a bug, not an outage) is marked seen and logged
+RETRY_SECONDS = 30  # an outbox message SMTP refused is tried again after this long
+
+OVERSIZED_REPLY = ("亲，您的邮件太大了（约 {size}），超过了 {limit} 的上限，我们没能读取。"
+                   "请把附件压缩后或分几封邮件发送，问题直接写在邮件正文里就好，我马上帮您处理～")
+ATTACHMENTS_RECEIVED = "已收到您的附件：{names}。"
+ATTACHMENTS_ONLY = "请问附件是关于什么问题的呢？请在邮件里简单说明一下（例如订单号和遇到的问题），我马上帮您处理～"
+PROMISE_ON_DUTY = "人工客服会直接回复这封邮件，最迟在下一个工作日内回复您。"
+PROMISE_OFF_DUTY = "现在是非工作时间，人工客服将于{when}上班后回复这封邮件。"
+
+T = TypeVar("T")
+
+
+def mail_promise(hours: str = "calendar") -> str:
+    """When an agent answers a mail handed to them: the e-mail promise is the next working day at the latest."""
+    if hours == "always" or (hours != "never" and agents_on_duty()):
+        return PROMISE_ON_DUTY
+    return PROMISE_OFF_DUTY.format(when=next_opening_text())
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB" if size >= 1024 * 1024 else f"{max(1, size // 1024)} KB"
+
+
+def sender_key(address: str) -> str:
+    """Who the rate limits and the order access guard count: the sender address, hashed."""
+    return "mail:" + hashlib.sha256(address.lower().encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class MailConfig:
+    address: str
+    smtp: transport.Server
+    imap: transport.Server
+    poll_seconds: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> tuple[Optional[MailConfig], list[str]]:
+        """The configuration, or None and what is missing or wrong."""
+        required = {"MAIL_ADDRESS": settings.mail_address, "MAIL_SMTP_HOST": settings.mail_smtp_host,
+                    "MAIL_IMAP_HOST": settings.mail_imap_host, "MAIL_IMAP_USER": settings.mail_imap_user,
+                    "MAIL_IMAP_PASSWORD": settings.mail_imap_password}
+        problems = [name for name, value in required.items() if not value]
+        for name, mode in (("MAIL_SMTP_TLS", settings.mail_smtp_tls), ("MAIL_IMAP_TLS", settings.mail_imap_tls)):
+            if mode not in transport.TLS_MODES:
+                problems.append(f"{name} (one of {', '.join(transport.TLS_MODES)}, not {mode!r})")
+        if settings.mail_address and "@" not in settings.mail_address:
+            problems.append("MAIL_ADDRESS (an address like service@shop.example)")
+        if problems:
+            return None, problems
+        assert settings.mail_address and settings.mail_smtp_host and settings.mail_imap_host
+        smtp = transport.Server(settings.mail_smtp_host,
+                                settings.mail_smtp_port or transport.SMTP_PORTS[settings.mail_smtp_tls],
+                                settings.mail_smtp_tls, settings.mail_smtp_user, settings.mail_smtp_password)
+        imap = transport.Server(settings.mail_imap_host,
+                                settings.mail_imap_port or transport.IMAP_PORTS[settings.mail_imap_tls],
+                                settings.mail_imap_tls, settings.mail_imap_user, settings.mail_imap_password)
+        return cls(settings.mail_address.strip().lower(), smtp, imap, max(0.05, settings.mail_poll_seconds)), []
+
+
+@dataclass
+class _Job:
+    """A mail to answer: its UID, what its header says, its claim (mail id; "" when another process has it)."""
+
+    uid: int
+    head: Inbound
+    mail_id: str
+    unsent: Optional[bytes] = None  # an answer made earlier that SMTP refused
+    conversation: str = ""  # (with `unsent`) the conversation it belongs to
+    raw: Optional[bytes] = None
+
+
+class MailService:
+    """The channel at work in one Rasa process: the mailbox poller and the outbox mailer."""
+
+    def __init__(self, config: MailConfig, redis_url: str, on_new_message: Callable[[UserMessage], Awaitable[Any]],
+                 app: Optional[Sanic], max_chars: int, max_bytes: int, retention_seconds: int,
+                 handoff_hours: str) -> None:
+        self.config = config
+        self.redis_url = redis_url
+        self.on_new_message = on_new_message
+        self.app = app
+        self.max_chars = max_chars
+        self.max_bytes = max_bytes
+        self.handoff_hours = handoff_hours
+        self.domain = domain_of(config.address)
+        self.redis = shared_redis(redis_url)
+        self.store = ThreadStore(self.redis, retention_seconds, self.domain)
+        self.mailbox = transport.Mailbox(config.imap)
+        self.smtp = transport.Sender(config.smtp, max_idle_connections=SMTP_THREADS)
+        self._imap_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mail-imap")
+        self._smtp_threads = ThreadPoolExecutor(max_workers=SMTP_THREADS, thread_name_prefix="mail-smtp")
+        self._slots = asyncio.Semaphore(MAX_PARALLEL_MAILS)
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._inflight: dict[int, asyncio.Task] = {}
+        self._attempts: dict[str, int] = {}
+        self._flushing: dict[str, asyncio.Task] = {}
+        self._dirty: set[str] = set()
+        self._tasks: list[asyncio.Task] = []
+        self._to_mark: set[int] = set()
+        self._marking = False
+        self._sending = 0  # outbox messages between "handed to SMTP" and "recorded as delivered"
+        self._stopping = False
+
+    # -- life cycle ----------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._poll_forever(), name="mail-poll"),
+                       asyncio.create_task(listen(new_async_redis(self.redis_url), self._on_outbound,
+                                                  self._catch_up), name="mail-outbound")]
+        logger.info("e-mail channel: polling %s@%s:%d every %.1f s, answering as %s", self.config.imap.user,
+                    self.config.imap.host, self.config.imap.port, self.config.poll_seconds, self.config.address)
+
+    async def drain(self, timeout: float = 20) -> None:
+        """Stop taking mail; let the mails being answered finish (a restart should not cut a turn in half)."""
+        self._stopping = True
+        deadline = asyncio.get_running_loop().time() + timeout
+        pending = [t for t in self._inflight.values() if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
+        while self._sending and asyncio.get_running_loop().time() < deadline:  # a mail handed to SMTP, not yet
+            await asyncio.sleep(0.05)  # recorded as delivered: cut there, it would be mailed again after the restart
+
+    async def stop(self) -> None:
+        self._stopping = True
+        tasks = [*self._tasks, *self._inflight.values(), *self._flushing.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):  # closing a connection that is already broken
+            await self._imap(self.mailbox.close)
+        self._imap_thread.shutdown(wait=False)
+        self._smtp_threads.shutdown(wait=False)
+        self.smtp.close()
+
+    async def _imap(self, call: Callable[..., T], *args: Any) -> T:
+        """Run a mailbox call in the mailbox's own thread (one connection, one thread)."""
+        return await asyncio.get_running_loop().run_in_executor(self._imap_thread, call, *args)
+
+    async def _send(self, mail: Union[EmailMessage, bytes], recipient: str) -> None:
+        """Hand a mail to the SMTP server, in the channel's own threads (not the loop's shared default pool)."""
+        await asyncio.get_running_loop().run_in_executor(self._smtp_threads, self.smtp.send, mail,
+                                                         self.config.address, recipient)
+
+    def _lock(self, conversation: str) -> asyncio.Lock:
+        lock = self._locks.get(conversation)
+        if lock is None:
+            lock = self._locks[conversation] = asyncio.Lock()
+        return lock
+
+    async def _agent_ready(self) -> None:
+        while True:
+            agent = getattr(getattr(self.app, "ctx", None), "agent", None)
+            if self.app is None or (agent is not None and agent.is_ready()):
+                return
+            await asyncio.sleep(0.5)
+
+    # -- inbound ------------------------------------------------------------------------------------------------
+    async def _poll_forever(self) -> None:
+        await self._agent_ready()
+        failures = 0
+        while not self._stopping:
+            try:
+                await self._poll_once()
+            except asyncio.CancelledError:
+                raise
+            except (*transport.MailError, imaplib.IMAP4.abort, EOFError) as error:
+                failures += 1
+                if failures == 1 or failures % 20 == 0:
+                    logger.warning("e-mail channel: mailbox %s:%d unavailable (%s); retrying",
+                                   self.config.imap.host, self.config.imap.port, error)
+                await self._imap(self.mailbox.close)
+                await asyncio.sleep(min(60.0, self.config.poll_seconds * 2 ** min(failures, 10)))
+                continue
+            if failures:
+                logger.info("e-mail channel: mailbox reachable again")
+                failures = 0
+            await asyncio.sleep(self.config.poll_seconds)
+
+    async def _poll_once(self) -> None:
+        """One look at the mailbox: new mail's headers in one FETCH, the bodies of those to answer in another
+        (a hosted mailbox is tens of milliseconds away: round trips per poll, not per mail), then a task each."""
+        uids = [uid for uid in await self._imap(self.mailbox.unseen) if uid not in self._inflight]
+        if not uids or self._stopping:
+            return
+        heads = await self._imap(self.mailbox.headers, uids)
+        jobs: list[_Job] = []
+        settled: list[int] = []
+        try:
+            for uid in uids:
+                if uid in heads:
+                    job = self._triage(uid, *heads[uid])
+                    if job is None:
+                        settled.append(uid)
+                    elif job.mail_id:
+                        jobs.append(job)
+            wanted = [job.uid for job in jobs if job.unsent is None and job.head.size <= self.max_bytes]
+            bodies = await self._imap(self.mailbox.messages, wanted) if wanted else {}
+        except BaseException:
+            for job in jobs:
+                self.store.release(job.mail_id)
+            raise
+        for job in jobs:
+            job.raw = bodies.get(job.uid)
+            task = asyncio.create_task(self._handle(job), name=f"mail-{job.uid}")
+            self._inflight[job.uid] = task
+            task.add_done_callback(self._forget_task)
+        if settled:
+            await self._seen(*settled)
+
+    def _triage(self, uid: int, size: int, header: bytes) -> Optional[_Job]:
+        """From the header alone: None (mark it seen: malformed, answered before, automatic), a job without a
+        mail id (leave it: another process is answering it), or a job this process has claimed."""
+        try:
+            head = read_mail(header, self.config.address, headers_only=True, size=size)
+        except Malformed as error:
+            logger.warning("e-mail channel: mail %d is malformed (%s); marked seen, not answered", uid, error)
+            return None
+        mail_id = mail_identity(head, header)
+        claim = self.store.claim(mail_id)
+        if claim == "busy":
+            return _Job(uid, head, "")
+        if claim == "done":
+            return None
+        if head.automatic:
+            logger.info("e-mail channel: mail %d not answered: %s", uid, head.automatic)
+            self.store.finish(mail_id)
+            return None
+        conversation = self.store.conversation_for(head)
+        return _Job(uid, head, mail_id, unsent=self.store.unsent(conversation, mail_id), conversation=conversation)
+
+    def _forget_task(self, task: asyncio.Task) -> None:
+        for uid, running in list(self._inflight.items()):
+            if running is task:
+                del self._inflight[uid]
+
+    async def _seen(self, *uids: int) -> None:
+        """Mark mails seen; those of mails finishing meanwhile go in the same STORE."""
+        self._to_mark.update(uids)
+        if self._marking:
+            return
+        self._marking = True
+        try:
+            while self._to_mark:
+                batch = sorted(self._to_mark)
+                self._to_mark.clear()
+                try:
+                    await self._imap(self.mailbox.mark_seen, batch)
+                except (*transport.MailError, imaplib.IMAP4.abort, EOFError) as error:
+                    # Answered and recorded as done: the next poll finds them unseen, reads "done", marks them.
+                    logger.warning("e-mail channel: could not mark %d mails seen yet (%s)", len(batch), error)
+        finally:
+            self._marking = False
+
+    async def _handle(self, job: _Job) -> None:
+        """Answer one claimed mail, then mark it seen; given back (taken again later) when it could not be."""
+        done = False
+        started = time.monotonic()
+        try:
+            async with self._slots:
+                done = await self._answer(job)
+                logger.debug("e-mail channel: mail %d handled in %.0f ms", job.uid, (time.monotonic() - started) * 1000)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("e-mail channel: could not handle mail %d", job.uid)
+            self._attempts[job.mail_id] = attempts = self._attempts.get(job.mail_id, 0) + 1
+            if attempts >= MAX_ATTEMPTS:
+                logger.error("e-mail channel: giving up on mail %d after %d attempts; marked seen", job.uid, attempts)
+                done = True
+        finally:
+            if done:
+                self.store.finish(job.mail_id)
+                self._attempts.pop(job.mail_id, None)
+            else:
+                self.store.release(job.mail_id)  # taken again at the next poll (or after a restart)
+        if done:
+            await self._seen(job.uid)
+
+    async def _answer(self, job: _Job) -> bool:
+        """Read, run the turn, send the answer; True once the mail needs no more work."""
+        uid, mail_id, head = job.uid, job.mail_id, job.head
+        if job.unsent is not None:  # answered before, SMTP refused it: send that answer, do not run the turn again
+            try:
+                await self._send(job.unsent, head.sender)
+            except transport.MailError as error:
+                if transport.permanent(error):
+                    logger.error("e-mail channel: SMTP refuses the answer to mail %d for good (%s); dropped", uid,
+                                 error)
+                    return True
+                logger.warning("e-mail channel: SMTP still refuses the answer to mail %d (%s)", uid, error)
+                return False
+            self.store.sent(job.conversation, mail_id)
+            self.store.answered(job.conversation, our_message_id("re", job.conversation, mail_id[:16], self.domain),
+                                None)
+            return True
+        if head.size > self.max_bytes:
+            inbound = head
+        else:
+            if job.raw is None:
+                raise LookupError(f"mail {uid} could not be fetched")
+            try:
+                inbound = read_mail(job.raw, self.config.address, size=head.size)
+            except Malformed as error:
+                logger.warning("e-mail channel: mail %d is malformed (%s); marked seen, not answered", uid, error)
+                return True
+        conversation = self.store.conversation_for(inbound)
+        async with self._lock(conversation):
+            thread = self.store.received(conversation, inbound)
+            turn_started = time.monotonic()
+            messages, before, after = await self._turn(conversation, inbound, thread)
+            logger.debug("e-mail channel: mail %d: turn %.0f ms", uid, (time.monotonic() - turn_started) * 1000)
+            if not (messages or before or after):
+                return True  # e.g. an agent has the conversation: they answer
+            body, buttons = compose.render(messages, before, after)
+            message_id = our_message_id("re", conversation, mail_id[:16], self.domain)
+            mail = compose.build(
+                service_address=self.config.address, to=inbound.sender, subject=thread.subject or inbound.subject,
+                body=body, message_id=message_id, in_reply_to=inbound.message_id or thread.last_id,
+                references=thread.references, automatic=True,
+                quoted=compose.quote(inbound.text, inbound.sender, inbound.date) if inbound.text else "")
+            try:
+                await self._send(mail, inbound.sender)
+            except transport.MailError as error:
+                if transport.permanent(error):
+                    logger.error("e-mail channel: SMTP refuses the answer to mail %d for good (%s); dropped", uid,
+                                 error)
+                    return True
+                logger.warning("e-mail channel: SMTP refused the answer to mail %d (%s); kept, sent at the next "
+                               "poll", uid, error)
+                self.store.keep_unsent(conversation, mail_id, transport.wire_bytes(mail))
+                return False
+            self.store.answered(conversation, message_id, buttons)
+        return True
+
+    def _owner(self, conversation: str) -> Optional[bytes]:
+        value = self.redis.get(handoff_keys.owner(conversation))
+        return value if isinstance(value, bytes) else None
+
+    async def _turn(self, conversation: str, inbound: Inbound, thread: Thread
+                    ) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+        """(the bot's messages, lines before them, lines after them) for one mail."""
+        if inbound.headers_only:
+            return [{"text": OVERSIZED_REPLY.format(size=_megabytes(inbound.size),
+                                                    limit=_megabytes(self.max_bytes))}], [], []
+        before = [ATTACHMENTS_RECEIVED.format(names="、".join(inbound.attachments[:10])
+                                              + (f" 等 {len(inbound.attachments)} 个" if len(inbound.attachments) > 10
+                                                 else ""))] if inbound.attachments else []
+        text = compose.choice_of(inbound.text, thread.buttons) or inbound.text
+        screened = screen_message(text, self.max_chars)
+        if screened.reply is not None:
+            if before and not has_visible_text(text):
+                return [{"text": ATTACHMENTS_ONLY}], before, []
+            return [{"text": screened.reply}], before, []
+        client = sender_key(inbound.sender)
+        if not rate_limiter().allow_message(conversation, ip=client):
+            return [{"text": SLOW_DOWN_REPLY}], before, []
+        collector = CollectingOutputChannel()
+        owner_before = self._owner(conversation)
+        metadata: dict[str, Any] = {CLIENT_KEY: client}
+        if inbound.attachments:
+            metadata["attachments"] = list(inbound.attachments[:10])
+        await deliver(self.on_new_message,
+                      UserMessage(screened.text, collector, conversation, input_channel=CHANNEL, metadata=metadata),
+                      self.app)
+        after = [mail_promise(self.handoff_hours)] if owner_before is None and self._owner(conversation) else []
+        return list(collector.messages), before, after
+
+    # -- outbound: agents' messages and queue updates -------------------------------------------------------------
+    async def _on_outbound(self, conversation: str, entry_id: str, message: dict[str, Any]) -> None:
+        if conversation.startswith("mail:"):
+            self._kick(conversation)
+
+    async def _catch_up(self) -> None:
+        """After (re)subscribing: mail whatever the outboxes got while nobody listened."""
+        for conversation in await asyncio.to_thread(self.store.conversations):
+            self._kick(conversation)
+
+    def _kick(self, conversation: str) -> None:
+        self._dirty.add(conversation)
+        task = self._flushing.get(conversation)
+        if task is None or task.done():
+            self._flushing[conversation] = asyncio.create_task(self._flush_while_dirty(conversation))
+
+    async def _flush_while_dirty(self, conversation: str) -> None:
+        try:
+            while conversation in self._dirty and not self._stopping:
+                self._dirty.discard(conversation)
+                if not await self._flush(conversation):
+                    await asyncio.sleep(RETRY_SECONDS)
+                    self._dirty.add(conversation)
+        finally:
+            if self._flushing.get(conversation) is asyncio.current_task():
+                self._flushing.pop(conversation, None)
+
+    async def _flush(self, conversation: str) -> bool:
+        """Mail the conversation's outbox messages not yet mailed, oldest first; False: try again later."""
+        sender = outbound()
+        if sender is None:
+            return True
+        token = uuid.uuid4().hex
+        async with self._lock(conversation):
+            for _ in range(40):
+                if self.store.lock_sending(conversation, token):
+                    break
+                await asyncio.sleep(0.25)
+            else:
+                return False  # another process has been mailing it for 10 s: come back later
+            try:
+                while True:
+                    thread = self.store.get(conversation)
+                    if thread is None:
+                        logger.warning("e-mail channel: no thread for %s (expired?); its messages stay in the outbox",
+                                       conversation)
+                        return True
+                    entries = sender.since(conversation, thread.delivered, count=20)
+                    if not entries:
+                        return True
+                    for entry_id, message in entries:
+                        if self._stopping:
+                            return True  # the catch-up after the restart continues from here
+                        self._sending += 1
+                        try:
+                            if not await self._mail_outbox_message(thread, entry_id, message):
+                                return False
+                            if not self.store.advance(conversation, thread.delivered, entry_id):
+                                return True  # another process mailed it: it continues from there
+                        finally:
+                            self._sending -= 1
+                        thread = self.store.get(conversation) or thread
+            finally:
+                self.store.unlock_sending(conversation, token)
+
+    async def _mail_outbox_message(self, thread: Thread, entry_id: str, message: dict[str, Any]) -> bool:
+        from_agent = message.get("from") == "agent"
+        body, buttons = compose.render([message])
+        message_id = our_message_id("agent" if from_agent else "bot", thread.conversation, entry_id, self.domain)
+        mail = compose.build(service_address=self.config.address, to=thread.address, subject=thread.subject,
+                             body=body, message_id=message_id, in_reply_to=thread.last_id,
+                             references=thread.references, automatic=not from_agent,
+                             from_agent=str(message.get("agent") or "") if from_agent else None)
+        try:
+            await self._send(mail, thread.address)
+        except transport.MailError as error:
+            if transport.permanent(error):  # retrying would hold back every later message of the conversation
+                logger.error("e-mail channel: SMTP refuses outbox message %s of %s for good (%s); skipped", entry_id,
+                             thread.conversation, error)
+                return True
+            logger.warning("e-mail channel: SMTP refused a message for %s (%s); retrying in %d s",
+                           thread.conversation, error, RETRY_SECONDS)
+            return False
+        self.store.answered(thread.conversation, message_id, buttons if buttons or not from_agent else [])
+        return True
+
+
+class ShopEmailInput(InputChannel):
+    """Shoppers' e-mail (see the module docstring)."""
+
+    @classmethod
+    def name(cls) -> str:
+        return CHANNEL
+
+    def __init__(self, max_mail_bytes: Optional[int] = None, max_chars: Optional[int] = None) -> None:
+        settings = load_settings()
+        self.settings = settings
+        self.max_bytes = int(max_mail_bytes or DEFAULT_MAX_MAIL_BYTES)
+        self.max_chars = int(max_chars or settings.max_message_chars)
+        self.config, self.missing = MailConfig.from_settings(settings)
+        if self.config is not None and not settings.redis_url:
+            self.config, self.missing = None, ["REDIS_URL (threads and delivery state live in Redis)"]
+        self.service: Optional[MailService] = None
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> ShopEmailInput:
+        credentials = credentials or {}
+        return cls(credentials.get("max_mail_bytes"), credentials.get("max_message_chars"))
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        webhook = Blueprint("shop_email_webhook", __name__)
+
+        @webhook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            if self.config is None:
+                return response.json({"status": "off", "missing": self.missing})
+            return response.json({"status": "ok", "address": self.config.address})
+
+        @webhook.listener("before_server_start")
+        async def start_mail(app: Sanic, _loop: object) -> None:
+            if self.config is None:
+                logger.warning("e-mail channel is off: set %s (see README, 'E-mail')", ", ".join(self.missing))
+                return
+            assert self.settings.redis_url
+            self.service = MailService(self.config, self.settings.redis_url, on_new_message, app, self.max_chars,
+                                       self.max_bytes, self.settings.retention_seconds, self.settings.handoff_hours)
+            self.service.start()
+
+        @webhook.listener("before_server_stop")
+        async def drain_mail(_app: Sanic, _loop: object) -> None:
+            if self.service is not None:
+                await self.service.drain()
+
+        @webhook.listener("after_server_stop")
+        async def stop_mail(_app: Sanic, _loop: object) -> None:
+            if self.service is not None:
+                await self.service.stop()
+                self.service = None
+
+        return webhook

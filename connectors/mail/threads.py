@@ -1,0 +1,234 @@
+"""Which conversation a mail belongs to, and what the channel keeps per conversation in Redis.
+
+One conversation per sender and thread. A mail that replies to one of our mails
+(our Message-IDs carry the conversation: `<re.<hash>.<n>@<our domain>>`) continues
+that conversation when it comes from the same address; any other mail belongs to
+the thread whose root is the first id of its References (else its In-Reply-To,
+else its own Message-ID), and the conversation is `mail:` + a hash of the sender
+and that root. So a reply in a thread continues the conversation, a new subject
+(a mail replying to nothing) starts a new one, and someone else answering in the
+thread gets a conversation of their own.
+
+Keys (all expire with the retention period, `settings.retention_seconds`, or sooner):
+
+    shop:mail:thread:<conversation>  hash    delivery state: the shopper's address, the thread's subject, the last
+                                              Message-ID and the References chain to answer in, the numbered
+                                              buttons offered last, the last outbox id delivered ("delivered"),
+                                              and an answer SMTP refused until it is sent ("unsent:<mail id>")
+    shop:mail:inbound:<sha256>       string  one received mail (by its Message-ID): "working" while a process
+                                              answers it, "done" after (7 days; holds no personal data)
+    shop:mail:sending:<conversation> string  a short lock: one process at a time mails a conversation's outbox
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+import redis
+
+from bot.handoff import keys as handoff_keys
+from connectors.mail.parsing import Inbound
+
+PREFIX = "shop:mail"
+CONVERSATION_PREFIX = "mail:"
+HASH_CHARS = 24
+DONE_SECONDS = 7 * 24 * 3600  # a mail answered is remembered this long (a copy delivered again is not answered)
+WORKING_SECONDS = 300  # a process that took a mail and died frees it after this long
+SENDING_SECONDS = 60
+MAX_CHAIN = 20  # ids in the References of our answers
+
+
+def thread_key(conversation: str) -> str:
+    return f"{PREFIX}:thread:{conversation}"
+
+
+def inbound_key(mail_id: str) -> str:
+    return f"{PREFIX}:inbound:{mail_id}"
+
+
+def sending_key(conversation: str) -> str:
+    return f"{PREFIX}:sending:{conversation}"
+
+
+def _hash(*parts: str) -> str:
+    return hashlib.sha256("\n".join(parts).encode("utf-8", "replace")).hexdigest()
+
+
+def conversation_of_root(sender: str, root: str) -> str:
+    return CONVERSATION_PREFIX + _hash(sender.lower(), root)[:HASH_CHARS]
+
+
+def mail_identity(inbound: Inbound, header: bytes) -> str:
+    """A received mail's identity (its Message-ID; the header's hash when it has none), as a hash."""
+    return _hash("mid", inbound.message_id) if inbound.message_id else _hash("header", header.decode("latin-1"))
+
+
+def our_message_id(kind: str, conversation: str, unique: str, domain: str) -> str:
+    """The Message-ID of a mail we send: it names the conversation, so a reply to it finds it."""
+    safe = re.sub(r"[^0-9A-Za-z.-]", "-", unique)[:64] or "0"
+    return f"<{kind}.{conversation[len(CONVERSATION_PREFIX):]}.{safe}@{domain}>"
+
+
+def conversation_in_id(message_id: str, domain: str) -> Optional[str]:
+    match = re.fullmatch(rf"<(?:re|agent|bot)\.([0-9a-f]{{{HASH_CHARS}}})\.[^@>]+@{re.escape(domain)}>", message_id,
+                         re.IGNORECASE)
+    return CONVERSATION_PREFIX + match.group(1).lower() if match else None
+
+
+def chain(references: tuple[str, ...], message_id: str) -> tuple[str, ...]:
+    """References for an answer to a mail with `references` and `message_id`: the root kept, the tail capped."""
+    ids = [*references, *([message_id] if message_id else [])]
+    if len(ids) > MAX_CHAIN:
+        ids = [ids[0], *ids[-(MAX_CHAIN - 1):]]
+    return tuple(ids)
+
+
+@dataclass(frozen=True)
+class Thread:
+    conversation: str
+    address: str
+    subject: str
+    last_id: str  # the thread's latest Message-ID (the shopper's or ours): what we answer to
+    references: tuple[str, ...]
+    buttons: tuple[tuple[str, str], ...]  # (what the shopper types, payload) offered last
+    delivered: str  # the last outbox id mailed
+
+
+def _text(value: object) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value or "")
+
+
+# Advance "delivered" only from the value the sender read: a second process cannot mail the same message again.
+_ADVANCE = """
+local current = redis.call('HGET', KEYS[1], 'delivered') or '0'
+if current ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'delivered', ARGV[2])
+return 1
+"""
+
+
+class ThreadStore:
+    """The channel's state in Redis (see the module docstring)."""
+
+    def __init__(self, client: redis.Redis, retention_seconds: int, domain: str) -> None:
+        self.redis = client
+        self.retention_seconds = retention_seconds
+        self.domain = domain
+        self._advance = client.register_script(_ADVANCE)
+
+    # -- conversations ---------------------------------------------------------------------------------------
+    def conversation_for(self, inbound: Inbound) -> str:
+        for message_id in (*inbound.in_reply_to, *reversed(inbound.references)):
+            conversation = conversation_in_id(message_id, self.domain)
+            if conversation is None:
+                continue
+            thread = self.get(conversation)
+            if thread is not None and thread.address == inbound.sender:
+                return conversation
+            break  # someone else answering in the thread, or state expired: the root decides
+        return self._by_root(inbound)
+
+    @staticmethod
+    def _by_root(inbound: Inbound) -> str:
+        root = (inbound.references[0] if inbound.references else
+                inbound.in_reply_to[0] if inbound.in_reply_to else
+                inbound.message_id or f"{inbound.topic}\n{inbound.date}")
+        return conversation_of_root(inbound.sender, root)
+
+    def get(self, conversation: str) -> Optional[Thread]:
+        raw = {_text(k): _text(v) for k, v in self.redis.hgetall(thread_key(conversation)).items()}
+        if not raw.get("address"):
+            return None
+        try:
+            buttons = tuple((str(k), str(p)) for k, p in json.loads(raw.get("buttons") or "[]"))
+        except (ValueError, TypeError):
+            buttons = ()
+        return Thread(conversation, raw["address"], raw.get("subject", ""), raw.get("last_id", ""),
+                      tuple(raw.get("refs", "").split()), buttons, raw.get("delivered", "0") or "0")
+
+    def received(self, conversation: str, inbound: Inbound) -> Thread:
+        """Record a shopper's mail in its thread (before the turn, so an agent's message meanwhile can be threaded).
+
+        A new thread starts delivering the outbox from its current end: older messages were never for this thread."""
+        key = thread_key(conversation)
+        existing = self.get(conversation)
+        references = chain(inbound.references, inbound.message_id)
+        fields = {"address": inbound.sender, "last_id": inbound.message_id or (existing.last_id if existing else ""),
+                  "refs": " ".join(references)}
+        if existing is None or not existing.subject:
+            fields["subject"] = inbound.subject[:300]
+        pipe = self.redis.pipeline()
+        pipe.hset(key, mapping=fields)
+        if existing is None:
+            newest = self.redis.xrevrange(handoff_keys.outbox(conversation), count=1)
+            pipe.hsetnx(key, "delivered", _text(newest[0][0]) if newest else "0")
+        pipe.expire(key, self.retention_seconds)
+        pipe.execute()
+        thread = self.get(conversation)
+        assert thread is not None
+        return thread
+
+    def answered(self, conversation: str, message_id: str, buttons: Optional[list[tuple[str, str]]]) -> None:
+        """We sent `message_id` in the thread: the next mail answers to it; `buttons` are the ones it offered
+        (None: keep the earlier ones, e.g. an agent's message without buttons)."""
+        thread = self.get(conversation)
+        if thread is None:
+            return
+        fields = {"last_id": message_id, "refs": " ".join(chain(thread.references, message_id))}
+        if buttons is not None:
+            fields["buttons"] = json.dumps(buttons, ensure_ascii=False)
+        pipe = self.redis.pipeline()
+        pipe.hset(thread_key(conversation), mapping=fields)
+        pipe.expire(thread_key(conversation), self.retention_seconds)
+        pipe.execute()
+
+    def advance(self, conversation: str, seen: str, delivered: str) -> bool:
+        """Compare-and-set the last delivered outbox id: False when another process moved it meanwhile."""
+        return bool(self._advance(keys=[thread_key(conversation)], args=[seen, delivered]))
+
+    def conversations(self) -> list[str]:
+        """Every mail conversation with delivery state (for catching up after a restart)."""
+        prefix = thread_key("")
+        return [_text(key)[len(prefix):] for key in self.redis.scan_iter(match=f"{prefix}{CONVERSATION_PREFIX}*",
+                                                                         count=500)]
+
+    # -- received mails: answered once --------------------------------------------------------------------------
+    def claim(self, mail_id: str) -> str:
+        """"mine" (answer it now), "done" (answered before: just mark it seen) or "busy" (another process has it)."""
+        if self.redis.set(inbound_key(mail_id), "working", nx=True, ex=WORKING_SECONDS):
+            return "mine"
+        return "done" if _text(self.redis.get(inbound_key(mail_id))) == "done" else "busy"
+
+    def release(self, mail_id: str) -> None:
+        """Give a mail back (not answered): the next poll takes it again."""
+        self.redis.delete(inbound_key(mail_id))
+
+    def finish(self, mail_id: str) -> None:
+        pipe = self.redis.pipeline()
+        pipe.set(inbound_key(mail_id), "done", ex=DONE_SECONDS)
+        pipe.execute()
+
+    def keep_unsent(self, conversation: str, mail_id: str, mail: bytes) -> None:
+        """An answer SMTP refused, kept with the thread (purged with it) until it is sent."""
+        pipe = self.redis.pipeline()
+        pipe.hset(thread_key(conversation), f"unsent:{mail_id}", mail)
+        pipe.expire(thread_key(conversation), self.retention_seconds)
+        pipe.execute()
+
+    def unsent(self, conversation: str, mail_id: str) -> Optional[bytes]:
+        value = self.redis.hget(thread_key(conversation), f"unsent:{mail_id}")
+        return value if isinstance(value, bytes) else (value.encode() if isinstance(value, str) else None)
+
+    def sent(self, conversation: str, mail_id: str) -> None:
+        self.redis.hdel(thread_key(conversation), f"unsent:{mail_id}")
+
+    # -- one sender of a conversation's outbox at a time --------------------------------------------------------
+    def lock_sending(self, conversation: str, token: str) -> bool:
+        return bool(self.redis.set(sending_key(conversation), token, nx=True, ex=SENDING_SECONDS))
+
+    def unlock_sending(self, conversation: str, token: str) -> None:
+        if _text(self.redis.get(sending_key(conversation))) == token:
+            self.redis.delete(sending_key(conversation))

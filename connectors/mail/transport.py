@@ -1,0 +1,259 @@
+"""The channel's mail clients: smtplib to send, imaplib to read the mailbox. Both block; the channel runs them in
+threads (the mailbox in one thread of its own: an IMAP connection is not thread-safe)."""
+from __future__ import annotations
+
+import contextlib
+import email.policy
+import imaplib
+import re
+import smtplib
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from functools import cache
+from typing import Optional, Union
+
+TLS_MODES = ("starttls", "ssl", "none")
+SMTP_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+IMAP_PORTS = {"starttls": 143, "ssl": 993, "none": 143}
+TIMEOUT_SECONDS = 30
+
+MailError = (OSError, smtplib.SMTPException, imaplib.IMAP4.error, ssl.SSLError)
+
+
+@dataclass(frozen=True)
+class Server:
+    host: str
+    port: int
+    tls: str  # starttls, ssl or none
+    user: Optional[str] = None
+    password: Optional[str] = field(default=None, repr=False)
+
+
+def connect(server: Server, helo: str) -> smtplib.SMTP:
+    """A logged-in SMTP connection. EHLO names our domain: without it smtplib asks socket.getfqdn(), a reverse
+    DNS lookup per connection (seconds where DNS is slow or absent)."""
+    client: smtplib.SMTP
+    if server.tls == "ssl":
+        client = smtplib.SMTP_SSL(server.host, server.port, local_hostname=helo, timeout=TIMEOUT_SECONDS,
+                                  context=tls_context())
+    else:
+        client = smtplib.SMTP(server.host, server.port, local_hostname=helo, timeout=TIMEOUT_SECONDS)
+    try:
+        client.ehlo_or_helo_if_needed()
+        if server.tls == "starttls":
+            client.starttls(context=tls_context())
+            client.ehlo()
+        if server.user:
+            client.login(server.user, server.password or "")
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+class Sender:
+    """Sends mail through one SMTP server, keeping a few connections open between mails (a TLS handshake and a
+    login per mail cost more than the mail). A connection idle for a while is checked with NOOP before reuse;
+    one that fails is dropped, and the error goes to the caller, who keeps the mail for later: nothing is
+    resent here, so nothing goes out twice."""
+
+    REUSE_WITHOUT_CHECK_SECONDS = 5.0
+    MAX_IDLE_SECONDS = 60.0
+
+    def __init__(self, server: Server, max_idle_connections: int = 8) -> None:
+        self.server = server
+        self.max_idle_connections = max_idle_connections
+        self._idle: list[tuple[smtplib.SMTP, float]] = []
+        self._lock = threading.Lock()
+
+    def _take(self, helo: str) -> smtplib.SMTP:
+        while True:
+            with self._lock:
+                client, since = self._idle.pop() if self._idle else (None, 0.0)
+            if client is None:
+                return connect(self.server, helo)
+            idle = time.monotonic() - since
+            if idle < self.REUSE_WITHOUT_CHECK_SECONDS:
+                return client
+            if idle < self.MAX_IDLE_SECONDS:
+                try:
+                    if client.noop()[0] == 250:
+                        return client
+                except (OSError, smtplib.SMTPException):
+                    pass
+            _quietly_close(client)
+
+    def send(self, mail: Union[EmailMessage, bytes], sender: str, recipient: str) -> None:
+        """Hand one mail to the SMTP server (raises on refusal: the caller keeps it for later)."""
+        client = self._take(sender.rpartition("@")[2] or "localhost")
+        try:
+            client.sendmail(sender, [recipient], wire_bytes(mail) if isinstance(mail, EmailMessage) else mail)
+        except smtplib.SMTPRecipientsRefused:
+            self._give_back(client)  # the connection is fine, the address is not
+            raise
+        except BaseException:
+            _quietly_close(client)
+            raise
+        self._give_back(client)
+
+    def _give_back(self, client: smtplib.SMTP) -> None:
+        with self._lock:
+            if len(self._idle) < self.max_idle_connections:
+                self._idle.append((client, time.monotonic()))
+                return
+        _quietly_close(client)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for client, _ in idle:
+            _quietly_close(client)
+
+
+def _quietly_close(client: smtplib.SMTP) -> None:
+    try:
+        client.quit()
+    except (OSError, smtplib.SMTPException):
+        client.close()
+
+
+def send(server: Server, mail: Union[EmailMessage, bytes], sender: str, recipient: str) -> None:
+    """Hand one mail to the SMTP server on a connection of its own."""
+    one = Sender(server, max_idle_connections=0)
+    one.send(mail, sender, recipient)
+
+
+@cache
+def tls_context() -> ssl.SSLContext:
+    """The system's CA bundle, loaded once (tens of milliseconds of CPU each time otherwise)."""
+    return ssl.create_default_context()
+
+
+def permanent(error: BaseException) -> bool:
+    """Whether the SMTP server refused for good (5xx: a bad recipient, a message it will never take)."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return all(int(code) >= 500 for code, _ in error.recipients.values())
+    return isinstance(error, smtplib.SMTPResponseException) and error.smtp_code >= 500
+
+
+def wire_bytes(mail: EmailMessage) -> bytes:
+    """The mail as it goes over SMTP (CRLF line ends, long headers folded)."""
+    return mail.as_bytes(policy=email.policy.SMTP)
+
+
+_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
+_UID = re.compile(rb"\bUID (\d+)")
+
+
+class Mailbox:
+    """One IMAP connection to the service mailbox's INBOX (IMAP4rev1: UID SEARCH/FETCH/STORE)."""
+
+    def __init__(self, server: Server, folder: str = "INBOX") -> None:
+        self.server = server
+        self.folder = folder
+        self.client: Optional[imaplib.IMAP4] = None
+
+    def connect(self) -> None:
+        self.close()
+        server = self.server
+        client: imaplib.IMAP4
+        if server.tls == "ssl":
+            client = imaplib.IMAP4_SSL(server.host, server.port, ssl_context=tls_context(),
+                                       timeout=TIMEOUT_SECONDS)
+        else:
+            client = imaplib.IMAP4(server.host, server.port, timeout=TIMEOUT_SECONDS)
+            if server.tls == "starttls":
+                client.starttls(tls_context())
+        try:
+            client.login(server.user or "", server.password or "")
+            typ, data = client.select(self.folder)
+            if typ != "OK":
+                raise imaplib.IMAP4.error(f"SELECT {self.folder} refused: {data!r}")
+        except BaseException:
+            with contextlib.suppress(OSError):
+                client.shutdown()
+            raise
+        self.client = client
+
+    def _client(self) -> imaplib.IMAP4:
+        if self.client is None:
+            self.connect()
+        assert self.client is not None
+        return self.client
+
+    def _ok(self, typ: str, data: object, what: str) -> None:
+        if typ != "OK":
+            raise imaplib.IMAP4.error(f"{what} refused: {data!r}")
+
+    def unseen(self) -> list[int]:
+        """The UIDs of the messages not yet marked \\Seen, oldest first."""
+        typ, data = self._client().uid("SEARCH", "UNSEEN")  # the server looks at the mailbox anew for any command
+        self._ok(typ, data, "UID SEARCH")
+        return sorted(int(uid) for chunk in data if chunk for uid in bytes(chunk).split())
+
+    def _fetch(self, uids: list[int], items: str) -> dict[int, tuple[int, bytes]]:
+        """{uid: (RFC822.SIZE or 0, the literal)} for one UID FETCH of several messages (one round trip)."""
+        if not uids:
+            return {}
+        typ, data = self._client().uid("FETCH", ",".join(str(uid) for uid in uids), f"(UID {items})")
+        self._ok(typ, data, "UID FETCH")
+        found: dict[int, tuple[int, bytes]] = {}
+        current: Optional[list] = None  # [uid, size, literal] of the message being read
+
+        def note(meta: bytes) -> None:
+            assert current is not None
+            if (match := _UID.search(meta)) is not None:
+                current[0] = int(match.group(1))
+            if (match := _SIZE.search(meta)) is not None:
+                current[1] = int(match.group(1))
+
+        for part in data:
+            if isinstance(part, tuple):  # b'3 (UID 7 RFC822.SIZE 123 BODY[] {123}', literal): a new message
+                if current is not None and current[0] is not None:
+                    found[current[0]] = (current[1], current[2])
+                current = [None, 0, part[1] if isinstance(part[1], bytes) else b""]
+                note(part[0])
+            elif isinstance(part, bytes) and current is not None:  # b' UID 7)' after the literal (Gmail)
+                note(part)
+        if current is not None and current[0] is not None:
+            found[current[0]] = (current[1], current[2])
+        return found
+
+    def headers(self, uids: list[int]) -> dict[int, tuple[int, bytes]]:
+        """{uid: (size in bytes, the header)} of these messages, without marking them seen."""
+        return self._fetch(uids, "RFC822.SIZE BODY.PEEK[HEADER]")
+
+    def messages(self, uids: list[int]) -> dict[int, bytes]:
+        """{uid: the whole message} of these messages, without marking them seen."""
+        return {uid: body for uid, (_, body) in self._fetch(uids, "BODY.PEEK[]").items()}
+
+    def header(self, uid: int) -> tuple[int, bytes]:
+        found = self.headers([uid])
+        if uid not in found:
+            raise LookupError(f"message {uid} is gone")
+        return found[uid]
+
+    def message(self, uid: int) -> bytes:
+        found = self.messages([uid])
+        if uid not in found:
+            raise LookupError(f"message {uid} is gone")
+        return found[uid]
+
+    def mark_seen(self, uids: Union[int, list[int]]) -> None:
+        numbers = [uids] if isinstance(uids, int) else uids
+        if not numbers:
+            return
+        typ, data = self._client().uid("STORE", ",".join(str(u) for u in numbers), "+FLAGS.SILENT", "(\\Seen)")
+        self._ok(typ, data, "UID STORE")
+
+    def close(self) -> None:
+        client, self.client = self.client, None
+        if client is None:
+            return
+        try:
+            client.logout()
+        except (*MailError, EOFError):
+            pass

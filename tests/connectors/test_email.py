@@ -1,0 +1,520 @@
+"""The e-mail channel: reading mail (units), and whole conversations by mail through real protocols against a
+real Rasa: the channel's imaplib client polls the IMAP stand-in (tests/fakes/imap_server.py), its smtplib
+client sends to an aiosmtpd server that records every mail."""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from datetime import datetime, timezone
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import pytest
+import redis
+import yaml
+
+from bot.config import PROJECT_ROOT, load_settings
+from bot.handoff import keys as handoff_keys
+from bot.handoff.hours import next_opening_text
+from bot.handoff.outbound import Outbound
+from bot.runtime.runner import Stack, wait_http
+from bot.shop import ensure_database
+from bot.shop.models import Order, OrderStatus
+from bot.shop.sqlite_backend import SqliteShopBackend
+from connectors import email as channel
+from connectors.mail import compose
+from connectors.mail.parsing import Malformed, automatic_reason, html_to_text, read_mail, strip_history
+from connectors.mail.threads import conversation_in_id, conversation_of_root, thread_key
+from tests.conftest import MODEL, RunningStack, SampleOrder
+from tests.fakes.imap_server import ImapStandIn, SentMail, SmtpSink
+
+SERVICE = "service@shop.test"
+IMAP_USER, IMAP_PASSWORD = "service@shop.test", "imap-secret"
+MAX_MAIL_BYTES = 200_000
+
+
+# -- building mails ----------------------------------------------------------------------------------------------
+def shopper() -> str:
+    return f"shopper-{uuid.uuid4().hex[:10]}@example.com"
+
+
+def make_mail(sender: Optional[str], subject: str, body: Optional[str] = None, *, html: Optional[str] = None,
+              in_reply_to: Optional[str] = None, references: tuple[str, ...] = (),
+              attachments: tuple[tuple[str, bytes], ...] = (), headers: Optional[dict[str, str]] = None,
+              message_id: Optional[str] = None) -> tuple[bytes, str]:
+    """(raw mail, its Message-ID) as a shopper's client writes it."""
+    mail = EmailMessage()
+    if sender:
+        mail["From"] = f"顾客 <{sender}>"
+    mail["To"] = f"小店客服 <{SERVICE}>"
+    mail["Subject"] = subject
+    mail["Date"] = format_datetime(datetime.now(timezone.utc))
+    mid = message_id or make_msgid(domain="example.com")
+    mail["Message-ID"] = mid
+    if in_reply_to:
+        mail["In-Reply-To"] = in_reply_to
+    if references:
+        mail["References"] = " ".join(references)
+    for name, value in (headers or {}).items():
+        mail[name] = value
+    if body is not None:
+        mail.set_content(body)
+        if html is not None:
+            mail.add_alternative(html, subtype="html")
+    elif html is not None:
+        mail.set_content(html, subtype="html")
+    for filename, data in attachments:
+        mail.add_attachment(data, maintype="image", subtype="jpeg", filename=filename)
+    return bytes(mail), mid
+
+
+def reply_to(answer: SentMail, sender: str, text: str, signature: str = "发自我的iPhone") -> tuple[bytes, str]:
+    """The shopper's reply to one of our mails, the way mail apps write it: the whole answer quoted below."""
+    quoted = "\n".join(f"> {line}" for line in answer.text.splitlines())
+    body = f"{text}\n\n{signature}\n\n在 2025年3月3日 10:00，小店智能客服 <{SERVICE}> 写道：\n{quoted}\n"
+    references = tuple(answer["References"].split()) + (answer["Message-ID"],)
+    return make_mail(sender, f"Re: {answer['Subject'].removeprefix('Re: ')}", body,
+                     in_reply_to=answer["Message-ID"], references=references)
+
+
+# -- units: reading mail -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("body", [
+    "请问运费多少？\n\n> 上一封邮件\n> 更早的内容",
+    "请问运费多少？\n\n在 2025年3月1日 周六 10:00，小店客服 <service@shop.test> 写道：\n上一封邮件",
+    "请问运费多少？\n\nOn Sat, 1 Mar 2025 at 10:00, Shop <service@shop.test> wrote:\n> earlier",
+    "请问运费多少？\n\nOn Sat, 1 Mar 2025 at 10:00, Shop Service <service@shop.test>\nwrote:\n> earlier",
+    "请问运费多少？\n\n------------------ 原始邮件 ------------------\n发件人: 小店客服\n发送时间: 2025年3月1日\n",
+    "请问运费多少？\n-----原始邮件-----\n发件人: service@shop.test\n",
+    "请问运费多少？\n\nFrom: Shop <service@shop.test>\nSent: Saturday, March 1, 2025 10:00 AM\nTo: me\nSubject: Re",
+    "请问运费多少？\n________________________________\n发件人: Shop\n发送时间: 2025年3月1日\n",
+    "请问运费多少？\n\n-- \n张三\n电话 138 0000 0000",
+    "请问运费多少？\n\n发自我的iPhone",
+    "请问运费多少？\n\nSent from my Huawei phone\n\n> earlier",
+])
+def test_quoted_history_and_signatures_are_cut(body: str) -> None:
+    assert strip_history(body) == "请问运费多少？"
+
+
+def test_a_from_line_in_the_text_itself_is_kept() -> None:
+    assert strip_history("From: 杭州发货的那单\n还没到") == "From: 杭州发货的那单\n还没到"
+
+
+def test_html_only_mail_becomes_text_without_its_quote() -> None:
+    html = ("<html><head><style>p{color:red}</style></head><body><div>你好，<b>请问</b>运费&amp;税费怎么算？</div>"
+            "<p>谢谢</p><div class='gmail_quote'>On ... wrote:<blockquote>旧邮件</blockquote></div>"
+            "<script>alert(1)</script></body></html>")
+    assert html_to_text(html) == "你好，请问运费&税费怎么算？\n谢谢"
+    raw, _ = make_mail("a@example.com", "运费", html=html)
+    assert read_mail(raw, SERVICE).text == "你好，请问运费&税费怎么算？\n谢谢"
+
+
+def test_gbk_mail_and_subject_only_mail_are_read() -> None:
+    def word(text: str) -> str:
+        return f"=?gb2312?B?{base64.b64encode(text.encode('gb2312')).decode()}?="
+
+    raw = (f"From: {word('李四')} <Li@Example.cn>\r\nSubject: {word('订单查询')}\r\nMessage-ID: <1@example.cn>\r\n"
+           "Content-Type: text/plain; charset=gb2312\r\nContent-Transfer-Encoding: base64\r\n\r\n").encode() \
+        + base64.b64encode("\r\n".encode("gbk")) + b"\r\n"
+    inbound = read_mail(raw, SERVICE)
+    assert inbound.sender == "li@example.cn" and inbound.subject == "订单查询"
+    assert inbound.text == "订单查询"  # an empty body: the subject is the question
+    body = base64.b64encode("请问这个有货吗（喆镕）".encode("gbk"))  # GBK-only characters in a mail labelled gb2312
+    raw = raw.split(b"\r\n\r\n")[0] + b"\r\n\r\n" + body
+    assert read_mail(raw, SERVICE).text == "请问这个有货吗（喆镕）"
+
+
+@pytest.mark.parametrize("headers,sender", [
+    ({"Auto-Submitted": "auto-replied"}, "a@example.com"),
+    ({"Auto-Submitted": "auto-generated; type=vacation"}, "a@example.com"),
+    ({"Precedence": "bulk"}, "a@example.com"),
+    ({"Precedence": "junk"}, "a@example.com"),
+    ({"Precedence": "list"}, "a@example.com"),
+    ({"X-Autoreply": "yes"}, "a@example.com"),
+    ({"List-Id": "<news.example.com>"}, "a@example.com"),
+    ({}, "MAILER-DAEMON@example.com"),
+    ({}, "postmaster@example.com"),
+    ({}, "noreply@example.com"),
+    ({"Return-Path": "<>"}, "a@example.com"),
+    ({}, SERVICE),
+])
+def test_automatic_mail_is_recognised(headers: dict[str, str], sender: str) -> None:
+    raw, _ = make_mail(sender, "自动回复：休假中", "我在休假", headers=headers)
+    assert read_mail(raw, SERVICE).automatic
+
+
+def test_a_person_s_mail_is_not_automatic() -> None:
+    raw, _ = make_mail("a@example.com", "问一下", "在吗", headers={"Auto-Submitted": "no"})
+    inbound = read_mail(raw, SERVICE)
+    assert not inbound.automatic
+    import email as email_lib
+    assert automatic_reason(email_lib.message_from_bytes(raw), inbound.sender, SERVICE) == ""
+
+
+def test_malformed_mail_raises() -> None:
+    raw, _ = make_mail(None, "没有发件人", "你好")
+    with pytest.raises(Malformed):
+        read_mail(raw, SERVICE)
+    garbage = (b"From: a@example.com\r\nSubject: x\r\nContent-Type: text/plain; charset=utf-16\r\n\r\n"
+               + bytes(range(0xD8, 0xE0)) * 40)
+    with pytest.raises(Malformed):
+        read_mail(garbage, SERVICE)
+
+
+def test_attachments_are_named() -> None:
+    raw, _ = make_mail("a@example.com", "破损", "收到的杯子碎了", attachments=(("破损.jpg", b"\xff\xd8" * 10),))
+    inbound = read_mail(raw, SERVICE)
+    assert inbound.text == "收到的杯子碎了" and inbound.attachments == ("破损.jpg",)
+
+
+def test_buttons_become_a_numbered_list_and_a_number_chooses() -> None:
+    messages = [{"text": "请问有什么可以帮您？", "buttons": [{"title": "查订单", "payload": "/inquire_order_status"},
+                                                     {"title": "查物流", "payload": "/inquire_logistics"}]}]
+    body, buttons = compose.render(messages)
+    assert "1. 查订单\n2. 查物流" in body and buttons == [("1", "/inquire_order_status"), ("2", "/inquire_logistics")]
+    for typed in ("1", "１", "1.", "选1", " 1 "):
+        assert compose.choice_of(typed, buttons) == "/inquire_order_status"
+    assert compose.choice_of("12", buttons) is None and compose.choice_of("查订单 1", buttons) is None
+    rating = [{"text": "请评分", "buttons": [{"title": f"{n} 分", "payload": f"/rate{{\"score\": {n}}}"}
+                                           for n in range(5, 0, -1)]}]
+    body, buttons = compose.render(rating)
+    assert "- 5 分" in body and compose.choice_of("5", buttons) == '/rate{"score": 5}'
+    assert compose.choice_of("4分", buttons) == '/rate{"score": 4}'
+
+
+def test_conversation_ids_are_stable_per_sender_and_thread() -> None:
+    one = conversation_of_root("A@example.com", "<root@example.com>")
+    assert one == conversation_of_root("a@example.com", "<root@example.com>") and one.startswith("mail:")
+    assert one != conversation_of_root("b@example.com", "<root@example.com>")
+    assert one != conversation_of_root("a@example.com", "<other@example.com>")
+    assert conversation_in_id(f"<re.{one[5:]}.abc@shop.test>", "shop.test") == one
+    assert conversation_in_id(f"<re.{one[5:]}.abc@evil.test>", "shop.test") is None
+
+
+def test_the_mail_promise_names_the_next_opening(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(channel, "agents_on_duty", lambda: False)
+    assert next_opening_text() in channel.mail_promise("calendar")
+    assert channel.mail_promise("always") == channel.PROMISE_ON_DUTY
+    monkeypatch.setattr(channel, "agents_on_duty", lambda: True)
+    assert channel.mail_promise("calendar") == channel.PROMISE_ON_DUTY
+
+
+def test_missing_settings_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("MAIL_ADDRESS", "MAIL_SMTP_HOST", "MAIL_IMAP_HOST", "MAIL_IMAP_USER", "MAIL_IMAP_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MAIL_SMTP_TLS", "tls")
+    config, missing = channel.MailConfig.from_settings(load_settings())
+    assert config is None
+    assert {"MAIL_ADDRESS", "MAIL_SMTP_HOST", "MAIL_IMAP_HOST", "MAIL_IMAP_USER", "MAIL_IMAP_PASSWORD"} <= set(missing)
+    assert any(m.startswith("MAIL_SMTP_TLS") for m in missing)
+
+
+def test_the_imap_stand_in_speaks_to_imaplib() -> None:
+    from connectors.mail import transport
+
+    with ImapStandIn(IMAP_USER, IMAP_PASSWORD) as imap:
+        raw, _ = make_mail("a@example.com", "你好", "在吗")
+        uid = imap.deliver(raw)
+        box = transport.Mailbox(transport.Server("127.0.0.1", imap.port, "none", IMAP_USER, IMAP_PASSWORD))
+        try:
+            assert box.unseen() == [uid]
+            size, header = box.header(uid)
+            assert size == len(imap.mails[0].raw) and header.endswith(b"\r\n\r\n")
+            assert box.message(uid) == imap.mails[0].raw and not imap.is_seen(uid)  # PEEK leaves it unseen
+            box.mark_seen(uid)
+            assert imap.is_seen(uid) and box.unseen() == []
+        finally:
+            box.close()
+        bad = transport.Mailbox(transport.Server("127.0.0.1", imap.port, "none", IMAP_USER, "wrong"))
+        with pytest.raises(transport.MailError):
+            bad.connect()
+
+
+# -- the running assistant with the e-mail channel -------------------------------------------------------------
+class MailStack(Stack):
+    """bot.runtime.runner.Stack whose Rasa reads a credentials file with the e-mail channel and gets the mail
+    settings (Stack always passes PROJECT_ROOT/credentials.yml and has no per-process environment)."""
+
+    credentials_file: Path  # the names bench/bench_channel_telegram.py expects Stack itself to have one day
+    extra_env: dict[str, str]
+    rasa_command: tuple[list[str], dict[str, str]]
+
+    def _spawn(self, name: str, args: list[str], env: Optional[dict[str, str]] = None
+               ) -> tuple[subprocess.Popen, Path]:
+        if name == "rasa":
+            args = [str(self.credentials_file) if arg == str(PROJECT_ROOT / "credentials.yml") else arg
+                    for arg in args]
+            env = {**(env or {}), **self.extra_env}
+            self.rasa_command = (args, env)
+        return super()._spawn(name, args, env)
+
+    def stop_rasa(self) -> None:
+        process = self.processes.pop("rasa")
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=60)
+
+    def start_rasa(self) -> None:
+        process, log = super()._spawn("rasa", *self.rasa_command)
+        wait_http(f"{self.rasa_url}/webhooks/rest/", process, 240, log)
+
+
+class MailWorld:
+    def __init__(self, running: RunningStack, imap: ImapStandIn, smtp: SmtpSink) -> None:
+        self.running = running
+        self.imap = imap
+        self.smtp = smtp
+        assert running.stack.redis is not None
+        self.redis = redis.Redis.from_url(running.stack.redis.url)
+
+    @property
+    def stack(self) -> MailStack:
+        assert isinstance(self.running.stack, MailStack)
+        return self.running.stack
+
+    def send(self, raw: bytes) -> int:
+        return self.imap.deliver(raw)
+
+    def answers_to(self, address: str, count: int = 1, timeout: float = 90) -> list[SentMail]:
+        return self.smtp.wait_for(lambda m: m.to == [address], timeout=timeout, count=count)
+
+    def mails_to(self, address: str) -> list[SentMail]:
+        return self.smtp.matching(lambda m: m.to == [address])
+
+    def ask(self, sender: str, subject: str, body: Optional[str], **kwargs: Any) -> tuple[SentMail, str]:
+        """Mail a new question; (the answer, the question's Message-ID)."""
+        before = len(self.mails_to(sender))
+        raw, mid = make_mail(sender, subject, body, **kwargs)
+        uid = self.send(raw)
+        answer = self.answers_to(sender, before + 1)[-1]
+        self.imap.wait_seen(uid, 30)
+        return answer, mid
+
+    def reply(self, sender: str, answer: SentMail, text: str, **kwargs: Any) -> SentMail:
+        before = len(self.mails_to(sender))
+        raw, _ = reply_to(answer, sender, text, **kwargs)
+        self.send(raw)
+        return self.answers_to(sender, before + 1)[-1]
+
+    def tracker(self, conversation: str) -> dict[str, Any]:
+        """The conversation through Rasa's HTTP API. Not tests.conftest's `tracker`: it quotes the ':' of
+        "mail:..." as %3A, which Sanic 21.12 does not decode (Rasa would read another conversation)."""
+        query = urllib.parse.urlencode({"token": self.stack.api_token})
+        url = f"{self.stack.rasa_url}/conversations/{urllib.parse.quote(conversation, safe=':')}/tracker?{query}"
+        with urllib.request.urlopen(url, timeout=60) as response:
+            return dict(json.loads(response.read()))
+
+    def user_texts(self, conversation: str) -> list[str]:
+        users = [e for e in self.tracker(conversation)["events"] if e.get("event") == "user"]
+        assert all(e.get("input_channel") == "email" for e in users), users
+        return [e["text"] for e in users]
+
+
+@pytest.fixture(scope="module")
+def mail(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailWorld]:
+    if not MODEL.exists():
+        pytest.fail(f"no trained model at {MODEL}: run `make model` (make test does)")
+    state = tmp_path_factory.mktemp("mail-state")
+    credentials = yaml.safe_load((PROJECT_ROOT / "credentials.yml").read_text(encoding="utf-8")) or {}
+    credentials["connectors.email.ShopEmailInput"] = {"max_mail_bytes": MAX_MAIL_BYTES}
+    credentials_file = state / "credentials.yml"
+    credentials_file.write_text(yaml.safe_dump(credentials, allow_unicode=True), encoding="utf-8")
+    with ImapStandIn(IMAP_USER, IMAP_PASSWORD) as imap, SmtpSink() as smtp:
+        stack = MailStack.from_settings(load_settings(), MODEL, free_ports=True, web=False)
+        assert isinstance(stack, MailStack)
+        stack.state_dir, stack.shop_db, stack.redis_url = state, state / "shop.db", None
+        stack.handoff_hours = "always"
+        stack.credentials_file = credentials_file
+        stack.extra_env = {
+            "MAIL_ADDRESS": SERVICE, "MAIL_SMTP_HOST": "127.0.0.1", "MAIL_SMTP_PORT": str(smtp.port),
+            "MAIL_SMTP_TLS": "none", "MAIL_SMTP_USER": "", "MAIL_IMAP_HOST": "127.0.0.1",
+            "MAIL_IMAP_PORT": str(imap.port), "MAIL_IMAP_USER": IMAP_USER, "MAIL_IMAP_PASSWORD": IMAP_PASSWORD,
+            "MAIL_IMAP_TLS": "none", "MAIL_POLL_SECONDS": "0.3",
+        }
+        ensure_database(stack.shop_db)
+        backend = SqliteShopBackend(stack.shop_db)
+        shipped: Order = backend.find_orders(OrderStatus.SHIPPED, limit=1)[0]
+        with stack:
+            yield MailWorld(RunningStack(stack, backend, SampleOrder(shipped.order_no, shipped.phone[-4:],
+                                                                       shipped.status.label)), imap, smtp)
+
+
+def conversation_of(answer: SentMail) -> str:
+    found = conversation_in_id(answer["Message-ID"], "shop.test")
+    assert found is not None, answer["Message-ID"]
+    return found
+
+
+@pytest.mark.stack
+def test_a_mail_gets_a_threaded_answer(mail: MailWorld) -> None:
+    sender = shopper()
+    answer, mid = mail.ask(sender, "咨询一下", "你好")
+    assert answer.to == [sender] and SERVICE in answer["From"]
+    assert answer["Subject"] == "Re: 咨询一下"
+    assert answer["In-Reply-To"] == mid and mid in answer["References"].split()
+    assert answer["Auto-Submitted"] == "auto-replied"
+    assert "小蜜" in answer.text and "1. 查订单" in answer.text  # the greeting's buttons as a numbered list
+    conversation = conversation_of(answer)
+    assert conversation == conversation_of_root(sender, mid)
+    assert mail.user_texts(conversation) == ["你好"]
+    # A reply of just the number presses the button.
+    assert "订单号" in mail.reply(sender, answer, "1").text
+
+
+@pytest.mark.stack
+def test_a_reply_in_the_thread_continues_the_conversation(mail: MailWorld) -> None:
+    sender, order = shopper(), mail.running.sample_order
+    first, _ = mail.ask(sender, "订单查询", f"帮我查下订单 {order.order_no}")
+    assert "后四位" in first.text
+    second = mail.reply(sender, first, order.phone_last4)
+    assert order.status_label in second.text
+    assert second["Subject"] == "Re: 订单查询"
+    assert first["Message-ID"] in second["References"].split()
+    conversation = conversation_of(first)
+    assert conversation_of(second) == conversation
+    # The quoted answer and "发自我的iPhone" never reached the NLU: the tracker has what the shopper typed.
+    assert mail.user_texts(conversation) == [f"帮我查下订单 {order.order_no}", order.phone_last4]
+    # A new subject from the same sender is a new conversation.
+    other, _ = mail.ask(sender, "另一个问题", "你们几点下班")
+    assert conversation_of(other) != conversation
+    assert mail.user_texts(conversation_of(other)) == ["你们几点下班"]
+
+
+@pytest.mark.stack
+def test_quoted_history_and_signature_are_stripped_before_nlu(mail: MailWorld) -> None:
+    sender = shopper()
+    body = ("请问包邮吗\n\n-- \n张三 | 某某公司\n\nOn Sat, 1 Mar 2025 at 10:00, Shop <service@shop.test> wrote:\n"
+            "> 亲，您好！\n")
+    answer, _ = mail.ask(sender, "包邮", body)
+    assert mail.user_texts(conversation_of(answer)) == ["请问包邮吗"]
+
+
+@pytest.mark.stack
+def test_an_html_only_mail_is_read_as_text(mail: MailWorld) -> None:
+    sender = shopper()
+    html = "<html><body><div>你好，<b>请问</b>能开发票吗？</div><blockquote>以前的邮件</blockquote></body></html>"
+    answer, _ = mail.ask(sender, "发票", None, html=html)
+    assert mail.user_texts(conversation_of(answer)) == ["你好，请问能开发票吗？"]
+
+
+@pytest.mark.stack
+def test_an_attachment_is_acknowledged(mail: MailWorld) -> None:
+    sender = shopper()
+    answer, _ = mail.ask(sender, "商品破损", "收到的杯子碎了，想退货",
+                         attachments=(("破损照片.jpg", b"\xff\xd8\xff" + b"0" * 2000),))
+    assert answer.text.startswith("已收到您的附件：破损照片.jpg。")
+    only, _ = mail.ask(shopper(), "", "", attachments=(("发票.jpg", b"\xff\xd8\xff" + b"1" * 100),))
+    assert "已收到您的附件：发票.jpg。" in only.text and "说明" in only.text
+
+
+@pytest.mark.stack
+def test_auto_replies_bounces_and_malformed_mail_are_not_answered(mail: MailWorld) -> None:
+    vacation = shopper()
+    raw, _ = make_mail(vacation, "自动回复：休假中", "我在休假，3月10日回来。", headers={"Auto-Submitted": "auto-replied"})
+    auto_uid = mail.send(raw)
+    bounce_raw, _ = make_mail("MAILER-DAEMON@example.com", "Undelivered Mail Returned to Sender",
+                              "This is the mail system at host example.com. I'm sorry to have to inform you...",
+                              headers={"Return-Path": "<>"})
+    bounce_uid = mail.send(bounce_raw)
+    ours_raw, _ = make_mail(SERVICE, "Re: 咨询", "亲，您好！")
+    ours_uid = mail.send(ours_raw)
+    anonymous, _ = make_mail(None, "没有发件人", "你好")
+    anonymous_uid = mail.send(anonymous)
+    for uid in (auto_uid, bounce_uid, ours_uid, anonymous_uid):
+        mail.imap.wait_seen(uid, 60)
+    after, _ = mail.ask(shopper(), "咨询", "你好")  # the loop goes on
+    assert after.text
+    assert not mail.mails_to(vacation) and not mail.mails_to("mailer-daemon@example.com")
+    assert not mail.mails_to(SERVICE)
+
+
+@pytest.mark.stack
+def test_oversized_mail_gets_a_polite_answer(mail: MailWorld) -> None:
+    sender = shopper()
+    big, _ = mail.ask(sender, "照片", "看看这个", attachments=(("大图.jpg", b"\xff" * (MAX_MAIL_BYTES + 1000)),))
+    assert "太大" in big.text and "压缩" in big.text
+    long, _ = mail.ask(shopper(), "问题", "我" * 2000)
+    assert "精简" in long.text and str(load_settings().max_message_chars) in long.text
+
+
+@pytest.mark.stack
+def test_a_hand_off_by_mail_says_when_an_agent_replies(mail: MailWorld) -> None:
+    sender = shopper()
+    answer, _ = mail.ask(sender, "投诉", "转人工")
+    conversation = conversation_of(answer)
+    assert mail.redis.get(handoff_keys.owner(conversation)) == b"queued"
+    assert channel.PROMISE_ON_DUTY in answer.text  # HANDOFF_HOURS=always here; off duty it names next_opening_text()
+
+
+@pytest.mark.stack
+def test_an_agent_message_is_mailed_once_in_the_thread(mail: MailWorld) -> None:
+    sender = shopper()
+    answer, _ = mail.ask(sender, "退货", "你好")
+    conversation = conversation_of(answer)
+    outbox = Outbound(mail.redis, 3600)
+    entry_id = outbox.send(conversation, {"text": "您好，我是人工客服小李，请问要退哪一单？", "from": "agent", "agent": "小李"})
+    agent_mail = mail.smtp.wait_for(lambda m: m.to == [sender] and "小李" in m.text)[0]
+    assert agent_mail["In-Reply-To"] == answer["Message-ID"]
+    assert answer["Message-ID"] in agent_mail["References"].split()
+    assert agent_mail["Subject"] == "Re: 退货" and "小李" in agent_mail["From"] and not agent_mail["Auto-Submitted"]
+    # The same note published again (another process, a reconnect) mails nothing more.
+    mail.redis.publish(handoff_keys.OUTBOUND_CHANNEL, json.dumps(
+        {"conv": conversation, "id": entry_id, "m": {"text": "您好，我是人工客服小李，请问要退哪一单？", "from": "agent"}}))
+    time.sleep(3)
+    assert len(mail.smtp.matching(lambda m: m.to == [sender] and "小李" in m.text)) == 1
+    delivered = mail.redis.hget(thread_key(conversation), "delivered")
+    assert delivered == entry_id.encode()
+
+
+@pytest.mark.stack
+def test_an_smtp_outage_loses_nothing(mail: MailWorld) -> None:
+    sender = shopper()
+    mail.smtp.refuse = True
+    try:
+        raw, _ = make_mail(sender, "咨询", "你好")
+        uid = mail.send(raw)
+        time.sleep(4)  # many polls: each one tries to send the kept answer again
+        assert not mail.imap.is_seen(uid) and not mail.mails_to(sender)
+    finally:
+        mail.smtp.refuse = False
+    answer = mail.answers_to(sender)[0]
+    mail.imap.wait_seen(uid, 30)
+    time.sleep(2)
+    assert len(mail.mails_to(sender)) == 1
+    assert mail.user_texts(conversation_of(answer)) == ["你好"]  # the turn ran once; its answer was kept
+
+
+@pytest.mark.stack
+def test_a_restart_loses_and_duplicates_nothing(mail: MailWorld) -> None:
+    sender = shopper()
+    first, _ = mail.ask(sender, "咨询物流", "你好")
+    conversation = conversation_of(first)
+    outbox = Outbound(mail.redis, 3600)
+    outbox.send(conversation, {"text": "人工客服小王：已帮您催促快递。", "from": "agent", "agent": "小王"})
+    mail.smtp.wait_for(lambda m: m.to == [sender] and "小王" in m.text)
+    mail.stack.stop_rasa()
+    try:
+        # While the channel is down: an agent writes, and the shopper answers in the thread.
+        outbox.send(conversation, {"text": "人工客服小王：快递明天送到。", "from": "agent", "agent": "小王"})
+        raw, _ = reply_to(first, sender, "谢谢")
+        uid = mail.send(raw)
+        time.sleep(1)
+        assert not mail.imap.is_seen(uid)
+    finally:
+        mail.stack.start_rasa()
+    mail.smtp.wait_for(lambda m: m.to == [sender] and "明天送到" in m.text, timeout=90)
+    mail.imap.wait_seen(uid, 90)
+    time.sleep(3)
+    to_shopper = mail.mails_to(sender)
+    texts = [m.text for m in to_shopper]
+    assert sum("已帮您催促快递" in t for t in texts) == 1
+    assert sum("明天送到" in t for t in texts) == 1
+    assert len(to_shopper) == 4  # the first answer, two agent messages, the answer to "谢谢"
+    assert mail.user_texts(conversation).count("谢谢") == 1

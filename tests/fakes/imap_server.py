@@ -1,0 +1,459 @@
+"""Local stand-ins for a shop's mail service: an IMAP4rev1 mailbox and an SMTP server that records what it gets.
+
+`ImapStandIn` is a small asyncio IMAP4rev1 server (RFC 3501) speaking the subset
+a mail client such as Python's imaplib uses to read a mailbox: CAPABILITY, NOOP,
+LOGIN, SELECT/EXAMINE, SEARCH and UID SEARCH (ALL, UNSEEN, SEEN), FETCH and UID
+FETCH (UID, FLAGS, RFC822.SIZE, RFC822, RFC822.HEADER, BODY[], BODY[HEADER] and
+their BODY.PEEK forms; the non-PEEK forms set \\Seen as a real server does),
+STORE and UID STORE (+FLAGS, -FLAGS, FLAGS, .SILENT), CLOSE and LOGOUT. It runs
+on a free loopback port in a thread of its own, holds one INBOX, and lets a test
+put mail in and watch flags::
+
+    with ImapStandIn("service@shop.test", "secret") as imap, SmtpSink() as smtp:
+        uid = imap.deliver(raw_mail_bytes)
+        ... the client under test polls imap.host:imap.port ...
+        imap.wait_seen(uid)
+        sent = smtp.wait_for(lambda m: m.to == ["shopper@example.com"])
+
+Not like a real server: one mailbox (INBOX), no TLS, no IDLE, no APPEND,
+literals only in responses, SEARCH knows only ALL/SEEN/UNSEEN.
+
+`SmtpSink` is aiosmtpd's SMTP server with a handler that keeps every mail
+(envelope and parsed message) and can be told to refuse mail for a while
+(`refuse = True`: 451, "try again later").
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email
+import email.policy
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any, Callable, Optional
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+UIDVALIDITY = 1_700_000_001
+_TOKEN = re.compile(rb'\s*(?:"((?:[^"\\]|\\.)*)"|(\((?:[^()]|\([^()]*\))*\))|([^\s()"]+))')
+
+
+@dataclass
+class StoredMail:
+    uid: int
+    raw: bytes
+    flags: set[str] = field(default_factory=set)
+
+    @property
+    def header(self) -> bytes:
+        for separator in (b"\r\n\r\n", b"\n\n"):
+            at = self.raw.find(separator)
+            if at >= 0:
+                return self.raw[:at + len(separator)]
+        return self.raw
+
+
+def _words(arguments: bytes) -> list[str]:
+    """IMAP arguments: atoms, "quoted strings" and parenthesised lists, as strings."""
+    words = []
+    position = 0
+    while position < len(arguments):
+        match = _TOKEN.match(arguments, position)
+        if match is None or match.end() == position:
+            break
+        position = match.end()
+        if match.group(1) is not None:
+            words.append(re.sub(rb"\\(.)", rb"\1", match.group(1)).decode("utf-8", "replace"))
+        else:
+            words.append((match.group(2) or match.group(3)).decode("utf-8", "replace"))
+    return words
+
+
+def _in_set(number: int, sequence_set: str, highest: int) -> bool:
+    for part in sequence_set.split(","):
+        low, _, high = part.partition(":")
+        first = highest if low == "*" else int(low)
+        last = first if not high else (highest if high == "*" else int(high))
+        if min(first, last) <= number <= max(first, last):
+            return True
+    return False
+
+
+class ImapStandIn:
+    """An IMAP4rev1 server on 127.0.0.1 with one INBOX; see the module docstring."""
+
+    def __init__(self, user: str = "service@shop.test", password: str = "secret", host: str = "127.0.0.1") -> None:
+        self.user = user
+        self.password = password
+        self.host = host
+        self.port = 0
+        self.mails: list[StoredMail] = []
+        self.commands: list[str] = []  # every command received, the password masked
+        self.logins = 0
+        self._next_uid = 1
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._thread: Optional[threading.Thread] = None
+        self._server: Optional[asyncio.base_events.Server] = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+    def start(self) -> ImapStandIn:
+        started = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            try:
+                self._server = loop.run_until_complete(asyncio.start_server(self._session, self.host, self.port))
+                self.port = int(self._server.sockets[0].getsockname()[1])
+            except BaseException as error:  # noqa: BLE001 - reported to the starting thread
+                failure.append(error)
+                started.set()
+                return
+            started.set()
+            loop.run_forever()
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="imap-stand-in", daemon=True)
+        self._thread.start()
+        if not started.wait(10) or failure:
+            raise RuntimeError(f"the IMAP stand-in did not start: {failure}")
+        return self
+
+    async def _close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 5)
+
+    def stop(self) -> None:
+        """Stop serving (connections are cut); `start()` again serves the same mailbox on the same port."""
+        loop, thread = self._loop, self._thread
+        if loop is not None and thread is not None:
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(self._close(), loop).result(10)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(10)
+        self._loop = self._thread = None
+
+    def __enter__(self) -> ImapStandIn:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # -- the mailbox, for tests -----------------------------------------------------------------------------
+    def deliver(self, raw: bytes, flags: tuple[str, ...] = ()) -> int:
+        """A mail arrives in INBOX; its UID."""
+        with self._changed:
+            mail = StoredMail(self._next_uid, raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"), set(flags))
+            self._next_uid += 1
+            self.mails.append(mail)
+            self._changed.notify_all()
+            return mail.uid
+
+    def flags(self, uid: int) -> set[str]:
+        with self._lock:
+            return set(next(m for m in self.mails if m.uid == uid).flags)
+
+    def is_seen(self, uid: int) -> bool:
+        return "\\Seen" in self.flags(uid)
+
+    def unseen(self) -> list[int]:
+        with self._lock:
+            return [m.uid for m in self.mails if "\\Seen" not in m.flags]
+
+    def wait_seen(self, uid: int, timeout: float = 60) -> None:
+        self.wait_until(lambda: self.is_seen(uid), timeout, f"mail {uid} was not marked seen")
+
+    def wait_until(self, check: Callable[[], bool], timeout: float = 60, what: str = "condition") -> None:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not check():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"{what} within {timeout:.0f} s")
+                self._changed.wait(min(remaining, 0.5))
+
+    # -- the protocol ---------------------------------------------------------------------------------------
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        state = {"auth": False, "selected": False, "read_only": False}
+        try:
+            writer.write(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] IMAP stand-in ready\r\n")
+            await writer.drain()
+            while True:
+                line = await reader.readline()
+                if not line:
+                    return
+                reply, close = self._command(line.rstrip(b"\r\n"), state)
+                writer.write(reply)
+                await writer.drain()
+                if close:
+                    return
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    def _command(self, line: bytes, state: dict[str, bool]) -> tuple[bytes, bool]:
+        tag, _, rest = line.partition(b" ")
+        name, _, arguments = rest.partition(b" ")
+        command = name.decode("ascii", "replace").upper()
+        tag_text = tag.decode("ascii", "replace") or "*"
+        if command == "LOGIN":
+            with self._lock:
+                self.commands.append(f"{tag_text} LOGIN ***")
+        else:
+            with self._lock:
+                self.commands.append(line.decode("utf-8", "replace"))
+        if not tag or not command:
+            return b"* BAD empty command\r\n", False
+        try:
+            with self._changed:
+                untagged, status = self._run(command, _words(arguments), arguments, state)
+                self._changed.notify_all()
+        except (ValueError, IndexError, StopIteration) as error:
+            return f"{tag_text} BAD {command} arguments invalid: {error}\r\n".encode(), False
+        return b"".join(untagged) + f"{tag_text} {status}\r\n".encode(), command == "LOGOUT"
+
+    def _run(self, command: str, words: list[str], arguments: bytes, state: dict[str, bool]
+             ) -> tuple[list[bytes], str]:
+        if command == "CAPABILITY":
+            return [b"* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n"], "OK CAPABILITY completed"
+        if command == "NOOP":
+            return ([f"* {len(self.mails)} EXISTS\r\n".encode()] if state["selected"] else []), "OK NOOP completed"
+        if command == "LOGOUT":
+            return [b"* BYE IMAP stand-in logging out\r\n"], "OK LOGOUT completed"
+        if command == "LOGIN":
+            if len(words) != 2:
+                return [], "BAD LOGIN needs a user and a password"
+            if state["auth"]:
+                return [], "BAD already authenticated"
+            if (words[0], words[1]) != (self.user, self.password):
+                return [], "NO [AUTHENTICATIONFAILED] invalid credentials"
+            state["auth"] = True
+            self.logins += 1
+            return [], "OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] LOGIN completed"
+        if not state["auth"]:
+            return [], f"BAD {command} not allowed before LOGIN"
+        if command in ("SELECT", "EXAMINE"):
+            if not words or words[0].upper() != "INBOX":
+                state["selected"] = False
+                return [], "NO [NONEXISTENT] no such mailbox"
+            state["selected"], state["read_only"] = True, command == "EXAMINE"
+            untagged = [b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n",
+                        b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted\r\n",
+                        f"* {len(self.mails)} EXISTS\r\n".encode(), b"* 0 RECENT\r\n",
+                        f"* OK [UIDVALIDITY {UIDVALIDITY}] UIDs valid\r\n".encode(),
+                        f"* OK [UIDNEXT {self._next_uid}] Predicted next UID\r\n".encode()]
+            mode = "READ-ONLY" if state["read_only"] else "READ-WRITE"
+            return untagged, f"OK [{mode}] {command} completed"
+        if not state["selected"]:
+            return [], f"BAD {command} needs a selected mailbox"
+        if command == "CLOSE":
+            state["selected"] = False
+            return [], "OK CLOSE completed"
+        by_uid = command == "UID"
+        if by_uid:
+            if not words:
+                return [], "BAD UID needs a command"
+            command, words = words[0].upper(), words[1:]
+        if command == "SEARCH":
+            return self._search(words, by_uid), "OK SEARCH completed"
+        if command == "FETCH":
+            return self._fetch(words[0], " ".join(words[1:]), by_uid, state), "OK FETCH completed"
+        if command == "STORE":
+            if state["read_only"]:
+                return [], "NO mailbox is read-only"
+            return self._store(words[0], words[1], " ".join(words[2:]), by_uid), "OK STORE completed"
+        return [], f"BAD unknown command {command}"
+
+    def _selected(self, sequence_set: str, by_uid: bool) -> list[tuple[int, StoredMail]]:
+        numbered = list(enumerate(self.mails, 1))
+        if not numbered:
+            return []
+        highest = self.mails[-1].uid if by_uid else len(self.mails)
+        return [(seq, m) for seq, m in numbered if _in_set(m.uid if by_uid else seq, sequence_set, highest)]
+
+    def _search(self, words: list[str], by_uid: bool) -> list[bytes]:
+        criteria = [w.upper() for w in words if w.upper() not in ("CHARSET", "UTF-8", "US-ASCII")] or ["ALL"]
+        if not set(criteria) <= {"ALL", "UNSEEN", "SEEN"}:
+            raise ValueError(f"unsupported search criteria {criteria}")
+        found = []
+        for seq, mail in enumerate(self.mails, 1):
+            seen = "\\Seen" in mail.flags
+            if all(c == "ALL" or (c == "UNSEEN") != seen for c in criteria):
+                found.append(str(mail.uid if by_uid else seq))
+        return [f"* SEARCH{' ' if found else ''}{' '.join(found)}\r\n".encode()]
+
+    def _fetch(self, sequence_set: str, items_text: str, by_uid: bool, state: dict[str, bool]) -> list[bytes]:
+        items = [i.upper() for i in re.findall(r"BODY(?:\.PEEK)?\[[^\]]*\]|[^\s()]+", items_text)]
+        if not items:
+            raise ValueError("no FETCH items")
+        macros = {"ALL": ["FLAGS", "INTERNALDATE", "RFC822.SIZE"], "FAST": ["FLAGS", "INTERNALDATE", "RFC822.SIZE"]}
+        items = [expanded for item in items for expanded in macros.get(item, [item])]
+        if by_uid and "UID" not in items:
+            items.insert(0, "UID")
+        untagged = []
+        for seq, mail in self._selected(sequence_set, by_uid):
+            parts: list[bytes] = []
+            sets_seen = False
+            for item in items:
+                if item == "UID":
+                    parts.append(f"UID {mail.uid}".encode())
+                elif item == "FLAGS":
+                    continue  # written last, after any \Seen this fetch sets
+                elif item == "RFC822.SIZE":
+                    parts.append(f"RFC822.SIZE {len(mail.raw)}".encode())
+                elif item == "INTERNALDATE":
+                    parts.append(b'INTERNALDATE "01-Jan-2025 09:00:00 +0800"')
+                elif item in ("RFC822", "BODY[]", "BODY.PEEK[]"):
+                    name = "RFC822" if item == "RFC822" else "BODY[]"
+                    parts.append(f"{name} {{{len(mail.raw)}}}\r\n".encode() + mail.raw)
+                    sets_seen |= not item.startswith("BODY.PEEK")
+                elif item in ("RFC822.HEADER", "BODY[HEADER]", "BODY.PEEK[HEADER]"):
+                    name = "RFC822.HEADER" if item == "RFC822.HEADER" else "BODY[HEADER]"
+                    parts.append(f"{name} {{{len(mail.header)}}}\r\n".encode() + mail.header)
+                else:
+                    raise ValueError(f"unsupported FETCH item {item}")
+            if sets_seen and not state["read_only"] and "\\Seen" not in mail.flags:
+                mail.flags.add("\\Seen")
+            if "FLAGS" in items or sets_seen:
+                parts.append(f"FLAGS ({' '.join(sorted(mail.flags))})".encode())
+            untagged.append(f"* {seq} FETCH (".encode() + b" ".join(parts) + b")\r\n")
+        return untagged
+
+    def _store(self, sequence_set: str, action: str, flags_text: str, by_uid: bool) -> list[bytes]:
+        action = action.upper()
+        silent = action.endswith(".SILENT")
+        action = action.removesuffix(".SILENT")
+        flags = {f for f in flags_text.strip("()").split() if f}
+        known = {"\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft"}
+        flags = {next((k for k in known if k.lower() == f.lower()), f) for f in flags}
+        if action not in ("+FLAGS", "-FLAGS", "FLAGS"):
+            raise ValueError(f"unsupported STORE action {action}")
+        untagged = []
+        for seq, mail in self._selected(sequence_set, by_uid):
+            if action == "+FLAGS":
+                mail.flags |= flags
+            elif action == "-FLAGS":
+                mail.flags -= flags
+            else:
+                mail.flags = set(flags)
+            if not silent:
+                uid = f"UID {mail.uid} " if by_uid else ""
+                untagged.append(f"* {seq} FETCH ({uid}FLAGS ({' '.join(sorted(mail.flags))}))\r\n".encode())
+        return untagged
+
+
+# -- SMTP ------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SentMail:
+    mail_from: str
+    to: list[str]
+    raw: bytes
+    message: EmailMessage
+    at: float
+
+    @property
+    def text(self) -> str:
+        body = self.message.get_body(preferencelist=("plain",))
+        return str(body.get_content()) if body is not None else ""
+
+    def __getitem__(self, header: str) -> str:
+        return str(self.message.get(header, "") or "")
+
+
+class _Recorder:
+    def __init__(self, sink: SmtpSink) -> None:
+        self.sink = sink
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 - aiosmtpd
+        if self.sink.refuse:
+            return "451 4.3.0 try again later"
+        raw = envelope.original_content or (envelope.content if isinstance(envelope.content, bytes) else
+                                            str(envelope.content).encode())
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        sent = SentMail(str(envelope.mail_from), [str(r) for r in envelope.rcpt_tos], raw, message, time.monotonic())
+        with self.sink.changed:
+            self.sink.mails.append(sent)
+            self.sink.replies.setdefault(sent["In-Reply-To"], []).append(sent)
+            self.sink.changed.notify_all()
+        return "250 OK"
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class SmtpSink:
+    """An SMTP server (aiosmtpd) on 127.0.0.1 that keeps every mail it accepts; see the module docstring."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.port = _free_port(host)
+        self.mails: list[SentMail] = []
+        self.replies: dict[str, list[SentMail]] = {}  # by In-Reply-To
+        self.refuse = False
+        self.changed = threading.Condition()
+        # server_hostname: else aiosmtpd asks socket.getfqdn() on every connection
+        self._controller = Controller(_Recorder(self), hostname=host, port=self.port, server_hostname="smtp.test")
+
+    def start(self) -> SmtpSink:
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    def __enter__(self) -> SmtpSink:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def matching(self, where: Callable[[SentMail], bool]) -> list[SentMail]:
+        with self.changed:
+            return [m for m in self.mails if where(m)]
+
+    def wait_for_reply(self, message_id: str, timeout: float = 60) -> SentMail:
+        """The first mail answering `message_id` (its In-Reply-To), waiting up to `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while not self.replies.get(message_id):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"no answer to {message_id} within {timeout:.0f} s")
+                self.changed.wait(remaining)
+            return self.replies[message_id][0]
+
+    def wait_for(self, where: Callable[[SentMail], bool], timeout: float = 60, count: int = 1) -> list[SentMail]:
+        """The first `count` mails matching `where`, waiting up to `timeout` seconds for them."""
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while True:
+                found = [m for m in self.mails if where(m)]
+                if len(found) >= count:
+                    return found[:count]
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"{len(found)} of {count} matching mails within {timeout:.0f} s; "
+                                       f"got {[(m.to, m['Subject']) for m in self.mails]}")
+                self.changed.wait(remaining)
