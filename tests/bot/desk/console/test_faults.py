@@ -33,7 +33,7 @@ from bot.config import PROJECT_ROOT, load_settings
 from bot.desk.accounts import Account, AccountStore
 from bot.handoff import keys
 from bot.handoff.desk import RATING_QUESTION, event_fields
-from bot.handoff.presence import Status, status_of
+from bot.handoff.presence import Status, go_offline, status_of
 from bot.handoff.queue import HandoffQueue
 from bot.runtime.redis_service import free_port, start_embedded
 from bot.runtime.runner import Stack
@@ -283,6 +283,14 @@ def shopper_events(client: redis.Redis, conversation: str) -> list[str]:
             if event.get("type") == "shopper_message" and event.get("conv") == conversation]
 
 
+def retire_earlier_agents(queue: HandoffQueue) -> None:
+    """Agents of an earlier test in this module may still be present for their grace period: a dispatch
+    would hand them this test's shoppers. Take them offline and out of the agents' list first."""
+    for agent_id in queue.agent_ids():
+        go_offline(queue, agent_id)
+        queue.redis.srem(keys.AGENTS, agent_id)
+
+
 def lifecycle(client: redis.Redis, conversations: list[str]) -> dict[str, list[tuple[str, str]]]:
     """Each conversation's hand-off steps, in stream order: (type, agent)."""
     steps: dict[str, list[tuple[str, str]]] = {c: [] for c in conversations}
@@ -351,6 +359,7 @@ def test_a_console_killed_while_holding_chats_loses_none(own_stack: RunningStack
     logs in there, takes all three in that order, sees what the shoppers wrote meanwhile, answers and closes."""
     stack, client = own_stack, handoff_client(own_stack)
     queue = HandoffQueue(client)
+    retire_earlier_agents(queue)
     add_agents(stack, ("kill-a", "小安", 2), ("kill-b", "小博", 5))
     first = start_console(stack, "killed", grace=2, sweep=1)
     second = start_console(stack, "survivor", grace=2, sweep=1)
@@ -440,6 +449,7 @@ def test_a_dropped_socket_keeps_the_chats_within_the_grace_and_hands_them_on_aft
     grace = 3
     stack, client = own_stack, handoff_client(own_stack)
     queue = HandoffQueue(client)
+    retire_earlier_agents(queue)
     add_agents(stack, ("drop-a", "小德", 2), ("drop-b", "小贝", 5))
     console = start_console(stack, "dropped", grace=grace, sweep=1)
     shoppers = [new_sender() for _ in range(2)]
@@ -524,6 +534,7 @@ def test_redis_restarted_in_the_middle_loses_no_escalation_and_no_message(own_st
     data_dir = inner.state_dir / "redis"
     client = handoff_client(stack)
     queue = HandoffQueue(client)
+    retire_earlier_agents(queue)
     add_agents(stack, ("restart-a", "小瑞", 10))
     console = start_console(stack, "restart", grace=30, sweep=1)  # a grace longer than the outage
     s1, s2, s3, s4 = (new_sender() for _ in range(4))
