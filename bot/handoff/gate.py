@@ -21,7 +21,7 @@ from rasa.shared.core.events import ActiveLoop, BotUttered, Event, UserUttered
 
 from bot.guard.screening import VIP_KEY
 from bot.handoff import keys
-from bot.handoff.escalation import GENERIC_INTENTS, LEAVE_MESSAGE_PAYLOAD, escalate, queue_status_text
+from bot.handoff.escalation import GENERIC_INTENTS, LEAVE_MESSAGE_PAYLOAD, escalate, estimated_wait, queue_status_text
 from bot.handoff.frustration import frustration_config, read_message
 from bot.handoff.leave_message import request_handoff
 from bot.handoff.queue import EVENTS_MAXLEN, HandoffQueue
@@ -80,8 +80,6 @@ class OwnershipGate:
             return GateResult(True)
         position = self.queue.position(conversation)
         group = self.queue.escalation(conversation).get("group", "")
-        from bot.handoff.escalation import estimated_wait
-
         wait = estimated_wait(self.queue, group, position, self.default_handling_seconds) if position else None
         reply = {"text": "已收到，人工客服接入后会第一时间看到您的消息。" + queue_status_text(position, wait)}
         await append_local(agent, conversation, [BotUttered(reply["text"])])
