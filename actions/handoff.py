@@ -19,6 +19,7 @@ from bot.config import load_settings
 from bot.guard.screening import VIP_KEY
 from bot.handoff import keys
 from bot.handoff.escalation import GENERIC_INTENTS, Outcome, escalate, escalation_rules
+from bot.handoff.hours import agents_on_duty, next_opening_text
 from bot.handoff.leave_message import request_handoff
 from bot.handoff.service import handoff_queue
 from bot.privacy.masking import mask_text
@@ -119,11 +120,10 @@ class ActionRecordRating(Action):
 
 def follow_up(dispatcher: CollectingDispatcher, tracker: Tracker, rating: int, bot_only: bool) -> None:
     """A low rating: an agent calls back (a follow-up ticket), whether or not an agent had the chat."""
+    channel = tracker.get_latest_input_channel()
     ticket = backend().create_ticket(TicketKind.CALLBACK, order_no=tracker.get_slot("verified_order"), details={
         "sender_id": tracker.sender_id, "reason": "low_rating", "rating": rating, "bot_only": bot_only,
-        "channel": tracker.get_latest_input_channel(),
+        "channel": channel,
     })
-    from bot.handoff.hours import agents_on_duty, next_opening_text
-
-    when = "今天工作时间内" if agents_on_duty() else next_opening_text()
+    when = "今天工作时间内" if agents_on_duty(channel=channel) else next_opening_text(channel=channel)
     dispatcher.utter_message(text=LOW_RATING_TEXT.format(when=when) + f"（工单号：{ticket.ticket_no}）")

@@ -6,6 +6,7 @@ file every trigger and threshold lives in. In working hours the conversation
 joins its group's queue and the shopper learns their position and the expected
 wait; outside them nobody is queued: a callback ticket is left for the next
 working day (`leave_message`), and the shopper is told when an agent will reply.
+Working hours are those of the conversation's channel (`hours`).
 """
 from __future__ import annotations
 
@@ -72,6 +73,26 @@ def escalation_rules() -> EscalationRules:
 
 
 @dataclass(frozen=True)
+class QueueRules:
+    """How waiting changes a place in the queue, and how often a waiting shopper hears about it."""
+
+    priority_aging_minutes: float  # one priority band up per this many minutes waited (0: no aging)
+    priority_aging_max: int  # aging lifts no conversation above this priority
+    position_update_seconds: float  # at least this long between two pushed position updates to one shopper
+
+    @classmethod
+    def from_file(cls, path: Any = TRIGGERS_FILE) -> QueueRules:
+        rules = yaml.safe_load(path.read_text(encoding="utf-8"))["queue"]
+        return cls(float(rules["priority_aging_minutes"]), int(rules["priority_aging_max"]),
+                   float(rules["position_update_seconds"]))
+
+
+@cache
+def queue_rules() -> QueueRules:
+    return QueueRules.from_file()
+
+
+@dataclass(frozen=True)
 class Outcome:
     """What became of an escalation, and what to tell the shopper."""
 
@@ -82,12 +103,13 @@ class Outcome:
     ticket_no: Optional[str] = None
     next_opening: str = ""
     offer_message: bool = False  # the wait is long: offer to leave a message instead
+    channel: str = ""  # the shopper's channel: its working hours are the ones stated
 
     def shopper_text(self) -> str:
         if not self.queued and not self.next_opening:  # in working hours, but live chat is off
             return f"已为您登记人工服务，工单号：{self.ticket_no}。客服会尽快联系您，回复会发到这里。"
         if not self.queued:
-            return (f"已为您登记人工服务，工单号：{self.ticket_no}。现在是非工作时间（人工客服{hours_text()}，"
+            return (f"已为您登记人工服务，工单号：{self.ticket_no}。现在是非工作时间（人工客服{hours_text(self.channel)}，"
                     f"法定节假日休息），客服{self.next_opening}上班后第一时间回复您。您也可以先把问题留言给我，会一并转给客服。")
         return f"正在为您转接{GROUP_NAMES.get(self.group, '')}人工客服，{queue_status_text(self.position, self.wait_seconds)}"
 
@@ -124,21 +146,24 @@ def escalate(queue: HandoffQueue, backend: ShopBackend, conversation: str, reaso
              details: Optional[dict[str, Any]] = None, max_wait_seconds: float = 300,
              default_handling_seconds: float = 240, at: Optional[datetime] = None,
              rules: Optional[EscalationRules] = None, hours: str = "calendar") -> Outcome:
-    """Queue the conversation for its skill group in working hours, else leave a callback ticket.
+    """Queue the conversation for its skill group in its channel's working hours, else leave a callback ticket.
 
-    `hours`: "calendar" follows the working hours and holidays, "always" queues at any time (a 24/7
+    `hours`: "calendar" follows the channel's working hours and holidays, "always" queues at any time (a 24/7
     team), "never" only leaves tickets (live chat switched off)."""
     rules = rules or escalation_rules()
     group = rules.group_for(intent)
     details = details or {}
     on_duty = {"always": True, "never": False}.get(hours)
-    if not (agents_on_duty(at) if on_duty is None else on_duty):
+    if not (agents_on_duty(at, channel) if on_duty is None else on_duty):
         handoff = request_handoff(backend, conversation, reason=reason, channel=channel,
                                   last_message=str(details.get("last_message", "")),
                                   order_no=details.get("order_no"), at=at)
-        return Outcome(False, group, ticket_no=handoff.ticket.ticket_no, next_opening=handoff.next_opening)
+        return Outcome(False, group, ticket_no=handoff.ticket.ticket_no, next_opening=handoff.next_opening,
+                       channel=channel)
     placement = queue.enqueue(Escalation(conversation, group, reason, rules.priority_for(reason, vip), channel,
                                          frustration, details))
     position = placement.position
+    if position and not placement.queued:
+        queue.told(conversation, position)  # already waiting: told again below (a new enqueue records it itself)
     wait = estimated_wait(queue, group, position, default_handling_seconds) if position else None
-    return Outcome(True, group, position, wait, offer_message=bool(wait and wait > max_wait_seconds))
+    return Outcome(True, group, position, wait, offer_message=bool(wait and wait > max_wait_seconds), channel=channel)

@@ -5,10 +5,11 @@ across workers and instances. While the conversation waits in the queue or an
 agent has it, the shopper's message never reaches Rasa's NLU or policies (a typed
 `/restart` included): it is appended to the tracker, so the transcript stays
 complete, and put on the hand-off events stream for the agent's desk. A waiting
-shopper is told their position instead of a bot answer, and may leave a message
-instead of waiting. When the bot has the conversation, the gate also reads the
-shopper's frustration; past the threshold the bot still answers that message (so
-a complaint gets its ticket), then the conversation is handed over.
+shopper is told their position instead of a bot answer (and it is pushed to them
+as it improves, `positions`), and may leave a message instead of waiting. When
+the bot has the conversation, the gate also reads the shopper's frustration; past
+the threshold the bot still answers that message (so a complaint gets its
+ticket), then the conversation is handed over.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from bot.handoff import keys
 from bot.handoff.escalation import GENERIC_INTENTS, LEAVE_MESSAGE_PAYLOAD, escalate, estimated_wait, queue_status_text
 from bot.handoff.frustration import frustration_config, read_message
 from bot.handoff.leave_message import request_handoff
+from bot.handoff.positions import announce_positions
 from bot.handoff.queue import EVENTS_MAXLEN, HandoffQueue
 from bot.handoff.transcript import append_local
 from bot.privacy.masking import mask_text
@@ -81,6 +83,8 @@ class OwnershipGate:
         position = self.queue.position(conversation)
         group = self.queue.escalation(conversation).get("group", "")
         wait = estimated_wait(self.queue, group, position, self.default_handling_seconds) if position else None
+        if position:
+            self.queue.told(conversation, position)  # pushed updates go on from what they have just read
         reply = {"text": "已收到，人工客服接入后会第一时间看到您的消息。" + queue_status_text(position, wait)}
         await append_local(agent, conversation, [BotUttered(reply["text"])])
         return GateResult(True, (reply,))
@@ -93,8 +97,13 @@ class OwnershipGate:
                               maxlen=EVENTS_MAXLEN, approximate=True)
 
     async def _leave_message(self, agent: Any, conversation: str, channel: str) -> GateResult:
+        group = self.queue.escalation(conversation).get("group", "")
         if not self.queue.withdraw(conversation, "left_message"):
             return GateResult(True)  # an agent took it meanwhile
+        try:  # everyone behind moved up one
+            announce_positions(self.queue, groups=[group], default_handling_seconds=self.default_handling_seconds)
+        except Exception:  # the sweep tells them soon anyway; this shopper's ticket matters more
+            logger.warning("could not tell the queue behind %s their new places", conversation, exc_info=True)
         handoff = request_handoff(self.backend, conversation, reason="left_message_in_queue", channel=channel)
         reply = {"text": LEFT_MESSAGE_REPLY.format(ticket=handoff.ticket.ticket_no)}
         await append_local(agent, conversation, [UserUttered(LEAVE_MESSAGE_PAYLOAD, input_channel=channel),

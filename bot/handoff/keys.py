@@ -13,6 +13,8 @@
     shop:handoff:outbound              pubsub "a message is waiting in an outbox" for the process holding it
     shop:handoff:ratings               stream satisfaction ratings
     shop:handoff:mood:<conversation>   hash   the running frustration score and the last messages it read
+    shop:handoff:told:<conversation>   hash   the queue position a waiting shopper was last told, and when (ms);
+                                              deleted with the escalation (claim, close, withdraw, forget)
 """
 from __future__ import annotations
 
@@ -57,3 +59,7 @@ def outbox(conversation: str) -> str:
 
 def mood(conversation: str) -> str:
     return f"{PREFIX}:mood:{conversation}"
+
+
+def told(conversation: str) -> str:
+    return f"{PREFIX}:told:{conversation}"

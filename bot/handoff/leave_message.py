@@ -3,7 +3,7 @@
 The bot calls `request_handoff` when a shopper asks for a human or it is out of
 its depth. Until live agents take conversations from the queue, every such
 request becomes a callback ticket, and the shopper is told when an agent will
-answer (`bot.handoff.hours`).
+answer on the shopper's channel (`bot.handoff.hours`).
 """
 from __future__ import annotations
 
@@ -26,10 +26,10 @@ class Handoff:
 def request_handoff(backend: ShopBackend, sender_id: str, reason: str, channel: Optional[str],
                     last_message: str = "", order_no: Optional[str] = None,
                     at: Optional[datetime] = None) -> Handoff:
-    """Record that this conversation needs a human, and how soon one can answer."""
+    """Record that this conversation needs a human, and how soon one can answer on its channel."""
     ticket = backend.create_ticket(
         TicketKind.CALLBACK, order_no=order_no,
         details={"sender_id": sender_id, "reason": reason, "channel": channel, "last_message": last_message},
     )
-    on_duty = agents_on_duty(at)
-    return Handoff(ticket, on_duty, "" if on_duty else next_opening_text(at))
+    on_duty = agents_on_duty(at, channel)
+    return Handoff(ticket, on_duty, "" if on_duty else next_opening_text(at, channel))

@@ -17,7 +17,15 @@ simultaneous chats in the same step as it takes the conversation. So:
   grace, `requeue_agent` (run by the sweep) puts every chat they held back at the
   front of its queue, so a crashed console or a dropped websocket loses nothing;
 - every change is also appended to the `events` stream, which consoles read to
-  push the live queue, and reports read for statistics.
+  push the live queue, and reports read for statistics;
+- waiting raises priority (`age`): past every `priority_aging_minutes` a waiting
+  conversation moves up one band, up to a cap, keeping its offset, so first come
+  first served holds within every band. It runs in the sweep, not at claim time:
+  a claim only looks at the head of each queue, and ZRANK (the position a shopper
+  is told) must already reflect the aging, so the scores themselves are rewritten;
+- the position a shopper was last told is kept (`told`), set by the enqueue and
+  gone with the escalation, so `due_positions` can pick out, in one step, who has
+  moved up since (`bot.handoff.positions` tells them).
 """
 from __future__ import annotations
 
@@ -35,6 +43,7 @@ BAND = 10**13  # ms; wider than any enqueue time
 FRONT_OFFSET = 5 * 10**12  # a normal entry sits behind every front entry of its band
 EVENTS_MAXLEN = 100_000
 HANDLED_SAMPLES = 50  # handling times kept per group for the wait estimate
+TOLD_TTL_SECONDS = 24 * 3600  # a backstop only: the escalation's end deletes the told position
 
 
 def score(priority: int, enqueued_ms: int, front: bool = False) -> int:
@@ -43,8 +52,9 @@ def score(priority: int, enqueued_ms: int, front: bool = False) -> int:
     return band * BAND + enqueued_ms + (0 if front else FRONT_OFFSET)
 
 
-# KEYS: esc, wait, owner, events. ARGV: conversation, score, now, then field/value pairs.
+# KEYS: esc, wait, owner, events, told. ARGV: conversation, score, now, then field/value pairs.
 # Returns {1, rank} when queued now, {0, state} when the conversation already has an escalation.
+# The caller tells the shopper the rank, so it is recorded as told in the same step.
 _ENQUEUE = f"""
 local state = redis.call('HGET', KEYS[1], 'state')
 if state then return {{0, state}} end
@@ -53,7 +63,10 @@ redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 redis.call('SET', KEYS[3], 'queued')
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', {EVENTS_MAXLEN}, '*', 'type', 'escalated', 'conv', ARGV[1],
            'group', redis.call('HGET', KEYS[1], 'group'))
-return {{1, redis.call('ZRANK', KEYS[2], ARGV[1])}}
+local rank = redis.call('ZRANK', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[5], 'position', rank + 1, 'at_ms', ARGV[3])
+redis.call('EXPIRE', KEYS[5], {TOLD_TTL_SECONDS})
+return {{1, rank}}
 """
 
 # KEYS: agent, chats, alive, events, then the waiting sets of the agent's groups.
@@ -77,6 +90,7 @@ for i = 5, #KEYS do
 end
 if not conv then return {{'none'}} end
 redis.call('ZREM', queue, conv)
+redis.call('DEL', ARGV[4] .. ':told:' .. conv)
 local esc = ARGV[4] .. ':esc:' .. conv
 redis.call('HSET', esc, 'state', 'assigned', 'agent', ARGV[1], 'claimed_ms', ARGV[2])
 redis.call('SET', ARGV[4] .. ':owner:' .. conv, 'agent:' .. ARGV[1])
@@ -100,6 +114,7 @@ local function put_back(prefix, agent, conv, group, kind, events)
   redis.call('HSET', esc, 'state', 'queued', 'agent', '', 'group', group)
   redis.call('HINCRBY', esc, 'requeued', 1)
   redis.call('SET', prefix .. ':owner:' .. conv, 'queued')
+  redis.call('DEL', prefix .. ':told:' .. conv)  -- back in a queue: the shopper is told their new place
   redis.call('XADD', events, 'MAXLEN', '~', {EVENTS_MAXLEN}, '*', 'type', kind, 'conv', conv, 'agent', agent,
              'group', group)
   return 1
@@ -151,7 +166,7 @@ local handled = ARGV[5] .. ':handled:' .. group
 redis.call('LPUSH', handled, string.format('%.1f', seconds))
 redis.call('LTRIM', handled, 0, tonumber(ARGV[6]) - 1)
 redis.call('SREM', KEYS[1], ARGV[2])
-redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('DEL', KEYS[2], KEYS[3], ARGV[5] .. ':told:' .. ARGV[2])
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', {EVENTS_MAXLEN}, '*', 'type', 'closed', 'conv', ARGV[2],
            'agent', ARGV[1], 'group', group, 'resolution', ARGV[4], 'seconds', string.format('%.1f', seconds))
 return fields
@@ -162,7 +177,7 @@ return fields
 _WITHDRAW = f"""
 if redis.call('HGET', KEYS[1], 'state') ~= 'queued' then return 0 end
 redis.call('ZREM', ARGV[2] .. ':wait:' .. redis.call('HGET', KEYS[1], 'group'), ARGV[1])
-redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('DEL', KEYS[1], KEYS[2], ARGV[2] .. ':told:' .. ARGV[1])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', {EVENTS_MAXLEN}, '*', 'type', 'withdrawn', 'conv', ARGV[1], 'why', ARGV[3])
 return 1
 """
@@ -175,7 +190,57 @@ local group = redis.call('HGET', KEYS[1], 'group')
 local agent = redis.call('HGET', KEYS[1], 'agent')
 if group then redis.call('ZREM', ARGV[2] .. ':wait:' .. group, ARGV[1]) end
 if agent and agent ~= '' then redis.call('SREM', ARGV[2] .. ':chats:' .. agent, ARGV[1]) end
-return redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+return redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[2] .. ':told:' .. ARGV[1])
+"""
+
+# KEYS: wait. ARGV: prefix, now, step ms, the highest priority aging lifts to. Every waiting conversation moves
+# up one band per step waited since it was escalated, to the cap at most and never below its own priority. Its
+# offset within the band (enqueue time, front or not) stays, so first come first served holds in every band:
+# within one priority the older has aged at least as far as the younger. Returns how many moved.
+_AGE = f"""
+local now, step, cap = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local cap_band = {MAX_PRIORITY} - cap
+local entries = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+local moved = 0
+for i = 1, #entries, 2 do
+  local conv, score = entries[i], tonumber(entries[i + 1])
+  local band = math.floor(score / {BAND})
+  if band > cap_band then  -- at or above the cap already: aging cannot lift it
+    local esc = redis.call('HMGET', ARGV[1] .. ':esc:' .. conv, 'priority', 'enqueued_ms')
+    local priority = math.max(0, math.min({MAX_PRIORITY}, tonumber(esc[1] or '0')))
+    local steps = math.floor((now - tonumber(esc[2] or ARGV[2])) / step)
+    local aged = math.max(priority, math.min(cap, priority + steps))
+    local new_band = {MAX_PRIORITY} - aged
+    if new_band < band then
+      redis.call('ZADD', KEYS[1], string.format('%.0f', new_band * {BAND} + (score - band * {BAND})), conv)
+      moved = moved + 1
+    end
+  end
+end
+return moved
+"""
+
+# KEYS: wait. ARGV: prefix, now, least ms between two updates to one shopper. The waiting conversations whose
+# rank is better than the position they were last told (or who were told none: back in the queue after an
+# agent), as {conversation, position, ...}; at most one update per interval each, except for "you are next".
+# They are marked told in the same step, so two processes sweeping at once never send the same update twice.
+# A rank that got worse (a VIP or an aged conversation went ahead) is not pushed: the shopper hears the truth
+# when they next write, and the next push when they move up again.
+_DUE_POSITIONS = f"""
+local now, gap = tonumber(ARGV[2]), tonumber(ARGV[3])
+local due = {{}}
+for position, conv in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local told = ARGV[1] .. ':told:' .. conv
+  local last = redis.call('HMGET', told, 'position', 'at_ms')
+  local was, at = tonumber(last[1]), tonumber(last[2] or '0')
+  if was == nil or (position < was and (position == 1 or now - at >= gap)) then
+    redis.call('HSET', told, 'position', position, 'at_ms', ARGV[2])
+    redis.call('EXPIRE', told, {TOLD_TTL_SECONDS})
+    due[#due + 1] = conv
+    due[#due + 1] = position
+  end
+end
+return due
 """
 
 
@@ -238,6 +303,8 @@ class HandoffQueue:
         self._close = client.register_script(_CLOSE)
         self._withdraw = client.register_script(_WITHDRAW)
         self._forget = client.register_script(_FORGET)
+        self._age = client.register_script(_AGE)
+        self._due_positions = client.register_script(_DUE_POSITIONS)
 
     # -- shoppers' side -------------------------------------------------------------------------
     def enqueue(self, escalation: Escalation, now_ms: Optional[int] = None) -> Placement:
@@ -252,7 +319,7 @@ class HandoffQueue:
         }
         queued, value = self._enqueue(
             keys=[keys.escalation(conversation), keys.waiting(escalation.group), keys.owner(conversation),
-                  keys.EVENTS],
+                  keys.EVENTS, keys.told(conversation)],
             args=[conversation, score(escalation.priority, now_ms), now_ms, *sum(fields.items(), ())],
         )
         if queued:
@@ -297,6 +364,30 @@ class HandoffQueue:
                       if fields.get(b"conv", fields.get("conv")) in (target, conversation)]
             removed += int(self.redis.xdel(stream, *doomed)) if doomed else 0
         return removed
+
+    def told(self, conversation: str, position: int, now_ms: Optional[int] = None) -> None:
+        """The shopper was just told `position` (a reply to their message): later pushes compare with it."""
+        pipe = self.redis.pipeline()
+        pipe.hset(keys.told(conversation), mapping={"position": position,
+                                                    "at_ms": _now_ms() if now_ms is None else now_ms})
+        pipe.expire(keys.told(conversation), TOLD_TTL_SECONDS)
+        pipe.execute()
+
+    def due_positions(self, group: str, min_interval_seconds: float, now_ms: Optional[int] = None
+                      ) -> list[tuple[str, int]]:
+        """(conversation, position) of the shoppers of `group` to tell their new place, now marked told."""
+        raw: Sequence[Any] = self._due_positions(
+            keys=[keys.waiting(group)],
+            args=[keys.PREFIX, _now_ms() if now_ms is None else now_ms, int(min_interval_seconds * 1000)])
+        return [(_text(raw[i]), int(raw[i + 1])) for i in range(0, len(raw), 2)]
+
+    def age(self, group: str, step_minutes: float, max_priority: int, now_ms: Optional[int] = None) -> int:
+        """Move up the conversations of `group` that waited past each aging step (see _AGE); how many moved."""
+        if step_minutes <= 0:
+            return 0  # aging switched off
+        return int(self._age(keys=[keys.waiting(group)],
+                             args=[keys.PREFIX, _now_ms() if now_ms is None else now_ms,
+                                   int(step_minutes * 60_000), max(0, min(MAX_PRIORITY, max_priority))]))
 
     def mean_handling_seconds(self, group: str, default: float) -> float:
         samples = [float(_text(s)) for s in self.redis.lrange(keys.handled(group), 0, -1)]

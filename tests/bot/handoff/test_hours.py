@@ -1,22 +1,34 @@
-"""Agents' working hours: weekdays, Friday's late close, public holidays and make-up working days."""
+"""Agents' working hours per channel: weekdays, Friday's late close, public holidays and make-up working days."""
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, time
+from pathlib import Path
 
 import pytest
 import yaml
 
 from bot.config import PROJECT_ROOT
+from bot.handoff.escalation import escalate
 from bot.handoff.hours import (
+    CHANNEL_HOURS,
+    DEFAULT_HOURS,
     SHOP_TZ,
     WEEKDAY_HOURS,
+    Schedule,
     agents_on_duty,
     hours_text,
     is_working_day,
     next_opening,
     next_opening_text,
 )
+from bot.handoff.leave_message import request_handoff
+from bot.handoff.queue import HandoffQueue
+from bot.shop.seed import seed_database
+from bot.shop.sqlite_backend import SqliteShopBackend
+
+# A channel answered on shorter hours, for the tests that configure one.
+SHORT = Schedule({day: (time(10), time(17)) for day in range(5)}, makeup_day=None)
 
 
 def at(text: str) -> datetime:
@@ -74,5 +86,44 @@ def test_every_domain_text_that_states_hours_states_these() -> None:
     texts = [v.get("text", "") for variants in domain["responses"].values() for v in variants]
     stating = [t for t in texts if re.search(r"\d{1,2}:\d\d", t) and ("客服" in t or "人工" in t)]
     assert stating, "no response states the agents' hours any more: update this test"
-    for text in stating:
-        assert hours_text() in text, text
+    # domain responses go to every channel: they must be true for each (give a channel other hours, and
+    # these texts have to stop stating them or be generated per channel)
+    for channel in (None, *CHANNEL_HOURS):
+        for text in stating:
+            assert hours_text(channel) in text, (channel, text)
+
+
+def test_every_channel_has_the_contracts_hours_by_default() -> None:
+    assert set(CHANNEL_HOURS) >= {"socketio", "rest", "telegram", "wechat", "email"}
+    assert all(schedule == DEFAULT_HOURS for schedule in CHANNEL_HOURS.values())
+    assert hours_text("no-such-channel") == hours_text() == "周一到周四 9:00-18:00、周五 9:00-20:00"
+
+
+def test_a_channel_with_its_own_hours_is_off_duty_while_another_is_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(CHANNEL_HOURS, "wechat", SHORT)
+    evening = at("2026-11-30 17:30")  # a Monday
+    assert agents_on_duty(evening, "socketio") and not agents_on_duty(evening, "wechat")
+    assert agents_on_duty(evening, "some-new-channel")  # the default hours
+    assert next_opening(evening, "wechat") == at("2026-12-01 10:00")
+    assert next_opening_text(evening, "wechat") == "明天 10:00"
+    assert hours_text("wechat") == "周一到周五 10:00-17:00"
+    # a make-up working Saturday: the web chat's agents work it, this channel's do not
+    makeup = at("2026-02-14 11:00")
+    assert agents_on_duty(makeup, "socketio") and not agents_on_duty(makeup, "wechat")
+    assert next_opening(makeup, "wechat") == at("2026-02-24 10:00")  # after the Spring Festival
+
+
+def test_escalation_and_leaving_a_message_follow_the_conversations_channel(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, queue: HandoffQueue) -> None:
+    monkeypatch.setitem(CHANNEL_HOURS, "wechat", SHORT)
+    seed_database(tmp_path / "shop.db")
+    shop = SqliteShopBackend(tmp_path / "shop.db")
+    evening = at("2026-11-30 17:30")
+    web = escalate(queue, shop, "web-1", "shopper_request", channel="socketio", at=evening)
+    assert web.queued and queue.position("web-1") == 1
+    wechat = escalate(queue, shop, "wx-1", "shopper_request", channel="wechat", at=evening)
+    assert not wechat.queued and queue.position("wx-1") is None and wechat.next_opening == "明天 10:00"
+    assert "人工客服周一到周五 10:00-17:00" in wechat.shopper_text() and "明天 10:00上班后" in wechat.shopper_text()
+    left = request_handoff(shop, "wx-2", "left_message_in_queue", "wechat", at=evening)
+    assert not left.on_duty and left.next_opening == "明天 10:00"
+    assert request_handoff(shop, "web-2", "left_message_in_queue", "socketio", at=evening).on_duty
