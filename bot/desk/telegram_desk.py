@@ -186,6 +186,25 @@ def _variant(item: dict[str, Any]) -> str:
     return f"（{variant}）" if variant else ""
 
 
+def _unsaved_trigger(context: Context) -> Optional[str]:
+    """The shopper's message that made the escalation (masked) when the transcript does not have it yet.
+
+    Rasa saves a turn's events when the turn ends, but an action escalates in the middle of it: the desk hears of
+    the escalation and reads the tracker before the message that asked for a person is in it. A shopper turn later
+    than the escalation means the tracker is past that point."""
+    last = str(_details(context.escalation).get("last_message") or "")
+    if not last:
+        return None
+    said = [t for t in context.transcript if t.who == "shopper"]
+    try:
+        enqueued = float(context.escalation.get("enqueued_ms") or "inf") / 1000
+    except ValueError:
+        enqueued = float("inf")
+    if said and (mask_text(said[-1].text) == last or said[-1].at >= enqueued):
+        return None
+    return last
+
+
 def summary_text(context: Context, position: Optional[int]) -> str:
     """The desk chat's post for a waiting escalation (masked)."""
     masked = context.masked()
@@ -197,9 +216,9 @@ def summary_text(context: Context, position: Optional[int]) -> str:
         f"渠道：{masked.channel or '未知'}　排队：{f'第 {position} 位' if position else '—'}",
         *_order_lines(context),
     ]
-    said = [t.text for t in masked.transcript if t.who == "shopper" and t.text][-SHOPPER_LINES_IN_SUMMARY:]
-    if not said and _details(context.escalation).get("last_message"):
-        said = [str(_details(context.escalation)["last_message"])]
+    said = [t.text for t in masked.transcript if t.who == "shopper" and t.text]
+    trigger = _unsaved_trigger(context)
+    said = [*said, *([trigger] if trigger else [])][-SHOPPER_LINES_IN_SUMMARY:]
     if said:
         lines.append("顾客最近说：")
         lines.extend(f"· {_clip(text, 200)}" for text in said)
@@ -222,10 +241,13 @@ def context_text(context: Context) -> str:
     slots = {k: v for k, v in masked.slots.items() if k != "verified_order"}
     if slots:
         lines.append("信息：" + "；".join(f"{k}={_clip(str(v), 60)}" for k, v in slots.items()))
-    turns = masked.transcript[-TURNS_SHOWN:]
-    if turns:
+    said = [f"{WHO.get(t.who, t.who)}：{_clip(t.text, 200)}" for t in masked.transcript[-TURNS_SHOWN:] if t.text]
+    trigger = _unsaved_trigger(context)
+    if trigger:
+        said.append(f"{WHO['shopper']}：{_clip(trigger, 200)}")
+    if said:
         lines.append("最近对话：")
-        lines.extend(f"{WHO.get(t.who, t.who)}：{_clip(t.text, 200)}" for t in turns if t.text)
+        lines.extend(said)
     lines.append("—— 回复本消息即可发给顾客；/close 结束，/transfer 转接，/note 备注。")
     return _fit(f"💬 会话 {context.conversation} · 您已接入\n" + mask_text("\n".join(lines)))
 
@@ -283,6 +305,9 @@ class TelegramDesk:
         self.opened: set[tuple[str, str]] = set()  # (agent, conversation) whose context was sent
         self._posting: set[str] = set()
         self._registered: set[str] = set()
+        # (agent, conversation) that agent just transferred with /transfer here: its answer told them, so the
+        # event it causes does not tell them again (a transfer from elsewhere, e.g. the console, does).
+        self._answered: set[tuple[str, str]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._add_handlers()
 
@@ -423,14 +448,16 @@ class TelegramDesk:
                 await self._open_chat(agent, conversation)
         elif kind in ("requeued", "transferred"):
             self.opened.discard((agent, conversation))
+            answered = (agent, conversation) in self._answered
+            self._answered.discard((agent, conversation))
             to_agent = event.get("to_agent", "")
             if to_agent:
-                if agent.startswith(AGENT_PREFIX):
+                if agent.startswith(AGENT_PREFIX) and not answered:
                     await self._tell_agent(agent, f"💬 会话 {conversation} 已转给 {self._name(to_agent)}。")
                 if to_agent.startswith(AGENT_PREFIX):
                     await self._open_chat(to_agent, conversation, f"由 {self._name(agent)} 转给您")
                 return
-            if agent.startswith(AGENT_PREFIX):
+            if agent.startswith(AGENT_PREFIX) and not answered:
                 why = "您已离线，" if kind == "requeued" else ""
                 await self._tell_agent(agent, f"💬 会话 {conversation} {why}已退回 {_group_label(event.get('group', ''))} 队列。")
             await self._post_escalation(conversation)
@@ -659,7 +686,10 @@ class TelegramDesk:
         where = args[0]
         if where.startswith("@"):
             to_agent = where[1:]
+            self._answered.add((agent_id, conversation))
             result = self.desk.transfer_to_agent(agent_id, conversation, to_agent)
+            if result != "ok":
+                self._answered.discard((agent_id, conversation))
             await message.reply_text(f"会话 {conversation} 已转给 {self._name(to_agent)}。" if result == "ok"
                                      else TRANSFER_REFUSALS.get(result, f"转接失败（{result}）。"))
             return
@@ -668,10 +698,12 @@ class TelegramDesk:
         if group not in self.groups:
             await message.reply_text("没有这个组，可选：" + "、".join(_group_label(g) for g in self.groups))
             return
+        self._answered.add((agent_id, conversation))
         if self.desk.transfer_to_group(agent_id, conversation, group):
             self.opened.discard((agent_id, conversation))
             await message.reply_text(f"会话 {conversation} 已转到 {_group_label(group)} 队列。")
         else:
+            self._answered.discard((agent_id, conversation))
             await message.reply_text(TRANSFER_REFUSALS["not_yours"])
 
     async def _on_note(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -170,11 +170,11 @@ class AgentDesk:
         if fields is None:
             return False
         self.audit(agent_id, conversation, "close", resolution=resolution)
+        # The bot resumes before the shopper is asked: an answer to the rating question must not find it paused.
+        await self._keep(conversation, [{"event": "resume"}, {"event": "slot", "name": "rated_agent", "value": agent_id}])
         buttons = rating_buttons()
         self.outbound.send(conversation, {"text": RATING_QUESTION, "buttons": buttons, "from": "bot"})
         await self._keep(conversation, [
-            {"event": "resume"},
-            {"event": "slot", "name": "rated_agent", "value": agent_id},
             {"event": "bot", "text": RATING_QUESTION, "data": {"buttons": buttons}, "metadata": {}},
         ])
         return True

@@ -219,20 +219,30 @@ class Stack:
                 web, web_log = self._spawn("web", [py, "-m", "bot.web.server", "--port", str(self.web_port)],
                                            env={"RASA_PUBLIC_URL": self.public_rasa_url or self.rasa_url})
                 wait_http(f"http://localhost:{self.web_port}/health", web, timeout, web_log)
-            agents_env = {"RASA_PORT": str(self.rasa_port), "SHOP_STATE_DIR": str(self.state_dir)}
             if self.console_port:
                 console, console_log = self._spawn("console", [
                     py, "-m", "bot.desk.console.server", "--port", str(self.console_port), "--host", self.console_host,
-                ], env=agents_env)
+                ], env=self._agents_env())
                 wait_http(f"http://localhost:{self.console_port}/health", console, timeout, console_log)
             if self.telegram_desk:
-                self._spawn("telegram_desk", [py, "-m", "bot.desk.telegram_desk"], env=agents_env)
+                self.start_telegram_desk()
             wait_http(f"{self.actions_url}/health", actions, timeout, actions_log)
             wait_http(f"{self.rasa_url}/webhooks/rest/", rasa, timeout, rasa_log)
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _agents_env(self) -> dict[str, str]:
+        """What the agents' desks need besides the common environment: Rasa's port (transcripts) and the state."""
+        return {"RASA_PORT": str(self.rasa_port), "SHOP_STATE_DIR": str(self.state_dir)}
+
+    def start_telegram_desk(self, env: Optional[dict[str, str]] = None) -> tuple[subprocess.Popen, Path]:
+        """The agents' Telegram desk (`python -m bot.desk.telegram_desk`) on this stack's Redis, Rasa and state, as
+        `start()` runs it when configured; `env` adds settings (the tests: the desk's token and a Bot API stand-in).
+        The process and its log."""
+        return self._spawn("telegram_desk", [sys.executable, "-m", "bot.desk.telegram_desk"],
+                           env={**self._agents_env(), **(env or {})})
 
     def stop(self) -> None:
         for _name, process in reversed(list(self.processes.items())):
