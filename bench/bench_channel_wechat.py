@@ -3,6 +3,7 @@
 
     python bench/bench_channel_wechat.py            # ~3-4 min
     python bench/bench_channel_wechat.py --quick    # smaller counts
+    python bench/bench_channel_wechat.py --layer    # the channel layer alone (no model, ~10 s)
 
 One stack (bot.runtime.runner.Stack, as `make run`: Redis, action server, Rasa)
 with the WeChat channel enabled through a temporary credentials file and its API
@@ -21,6 +22,11 @@ conversations (bench/conversations.py), each channel with its own shoppers.
 
 Prints a table and writes .state/bench/wechat_channel.json. All traffic stays on
 127.0.0.1; every process started here is stopped on exit or Ctrl-C.
+
+`--layer`: no Rasa. The channel's blueprint and a REST-like route (screening,
+rate limit, `connectors.deliver`) on one Sanic server in this process, with a bot
+that answers at once and an embedded Redis: the p50 of each over alternating
+turns, and the Redis commands a WeChat turn costs (`INFO commandstats`).
 """
 from __future__ import annotations
 
@@ -215,10 +221,129 @@ c={CONCURRENCY}  turns/s         {cn['rest']['turns_per_second']:<15.1f} {cn['we
 """)
 
 
+async def measure_layer(redis_url: str, turns: int) -> dict[str, Any]:
+    """The channel layer alone: WeChat's callback against a REST-like route, same trivial bot (module docstring)."""
+    import dataclasses
+
+    import redis
+    from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+    from sanic import Sanic, response
+
+    from bot.guard.rate_limit import rate_limiter
+    from bot.guard.screening import screen_message
+    from bot.runtime.redis_service import free_port
+    from connectors.deliver import deliver
+    from connectors.wechat import ShopWeChatInput
+
+    async def bot(message: UserMessage) -> None:
+        await message.output_channel.send_response(message.sender_id, {"text": f"你说：{message.text}"})
+
+    with WeChatServerStandIn() as wechat:
+        settings = dataclasses.replace(load_settings(), redis_url=redis_url, wechat_app_id=wechat.app_id,
+                                       wechat_app_secret=wechat.secret, wechat_token=wechat.token,
+                                       wechat_aes_key=None, wechat_api_url=wechat.base_url)
+        Sanic.test_mode = True
+        app = Sanic(f"wechat_layer_{uuid.uuid4().hex[:8]}")
+        app.blueprint(ShopWeChatInput(settings=settings).blueprint(bot), url_prefix="/webhooks/wechat")
+
+        @app.post("/rest")
+        async def rest_route(request: Any) -> Any:
+            body = request.json
+            screened = screen_message(body["message"], 500)
+            rate_limiter().allow_message(body["sender"])
+            collector = CollectingOutputChannel()
+            await deliver(bot, UserMessage(screened.text, collector, body["sender"], input_channel="rest"), request.app)
+            return response.json(collector.messages)
+
+        port = free_port()
+        server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False)
+        assert server is not None
+        await server.startup()
+        await server.before_start()
+        await server.after_start()
+        url = f"http://127.0.0.1:{port}"
+        counter = redis.Redis.from_url(redis_url)
+        try:
+            async with aiohttp.ClientSession() as session:
+                async def wechat_turn(openid: str, text: str) -> float:
+                    body = text_xml(openid, text).encode()
+                    started = time.perf_counter()
+                    async with session.post(f"{url}/webhooks/wechat/webhook", data=body,
+                                            params=signed_params(wechat.token, openid)) as reply:
+                        raw = await reply.text()
+                    seconds = time.perf_counter() - started
+                    if read_reply(raw) is None:
+                        raise RuntimeError(f"no passive reply: {raw[:200]}")
+                    return seconds
+
+                async def rest_turn(sender: str, text: str) -> float:
+                    started = time.perf_counter()
+                    async with session.post(f"{url}/rest", json={"sender": sender, "message": text}) as reply:
+                        await reply.json()
+                    return time.perf_counter() - started
+
+                def calls() -> dict[str, int]:
+                    return {k: v["calls"] for k, v in counter.info("commandstats").items()}
+
+                for _ in range(30):  # warm-up
+                    await wechat_turn(shopper("wechat"), "你好")
+                    await rest_turn(shopper("rest"), "你好")
+                before = calls()
+                for _ in range(100):
+                    await wechat_turn(shopper("wechat"), "你好")
+                await asyncio.sleep(0.5)  # what a turn leaves running in the background counts too
+                after = calls()
+                per_turn = {k[len("cmdstat_"):]: (after[k] - before.get(k, 0)) / 100 for k in after
+                            if after[k] - before.get(k, 0) >= 50 and k not in ("cmdstat_info", "cmdstat_auth")}
+                rest, wechat_samples = Samples(), Samples()
+                for i in range(turns // 3):
+                    openid, sender = shopper("wechat"), shopper("rest")
+                    for n in range(3):
+                        text = f"第{n}句"
+                        if (i + n) % 2:
+                            wechat_samples.add(await wechat_turn(openid, text))
+                            rest.add(await rest_turn(sender, text))
+                        else:
+                            rest.add(await rest_turn(sender, text))
+                            wechat_samples.add(await wechat_turn(openid, text))
+        finally:
+            counter.close()
+            await server.before_stop()
+            server.close()
+            await server.after_stop()
+    return {"turns": len(rest.seconds), "rest_p50_ms": rest.pct(0.5), "wechat_p50_ms": wechat_samples.pct(0.5),
+            "difference_p50_ms": wechat_samples.pct(0.5) - rest.pct(0.5), "redis_calls_per_wechat_turn": per_turn}
+
+
+def layer(turns: int) -> int:
+    import tempfile
+
+    from bot.runtime.redis_service import start_embedded
+
+    with tempfile.TemporaryDirectory() as work:
+        redis_server = start_embedded(Path(work), persist=False, password="layer")
+        os.environ["REDIS_URL"] = redis_server.url  # the rate limiter's Redis
+        try:
+            result = asyncio.run(measure_layer(redis_server.url, turns))
+        finally:
+            redis_server.stop()
+    print(f"""
+channel layer alone ({result['turns']} turns each, alternating, trivial bot):
+  REST-like route p50 {result['rest_p50_ms']:.2f} ms, WeChat callback p50 {result['wechat_p50_ms']:.2f} ms, \
+difference {result['difference_p50_ms']:+.2f} ms
+  Redis commands per WeChat turn: {json.dumps(result['redis_calls_per_wechat_turn'], sort_keys=True)}
+""")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller counts")
+    parser.add_argument("--layer", action="store_true",
+                        help="the channel layer alone: no Rasa, a trivial bot, Redis commands per turn")
     args = parser.parse_args()
+    if args.layer:
+        return layer(300 if args.quick else 900)
     settings = load_settings()
     model = model_path(settings.models_dir)
     if not model.exists():

@@ -23,10 +23,12 @@ marked seen. An oversized mail (bytes, or text past MAX_MESSAGE_CHARS) gets a
 polite answer. Attachments are acknowledged by name (they are not stored).
 
 Messages outside a turn (an agent's reply, a queue update: bot.handoff.outbound)
-for `mail:*` conversations are mailed in the thread by whichever process gets
-the pub/sub note; the last outbox id mailed is kept per conversation and advanced
-with a compare-and-set, and after every (re)subscription the outboxes are read
-from there: nothing is mailed twice, nothing is lost across restarts.
+for `mail:*` conversations are mailed in the thread by the shared outbox courier
+(bot.handoff.courier) of whichever process gets the pub/sub note, and after every
+(re)subscription the outboxes are caught up: nothing is mailed twice, nothing is
+lost across restarts. A new thread starts from the outbox's current end (older
+messages were never for it); SMTP refusing a message for a while holds it (and
+every later one of the conversation) for RETRY_SECONDS.
 
 Settings (bot.config): MAIL_ADDRESS, MAIL_SMTP_HOST/PORT/USER/PASSWORD/TLS,
 MAIL_IMAP_HOST/PORT/USER/PASSWORD/TLS, MAIL_POLL_SECONDS; without the required
@@ -41,7 +43,6 @@ import hashlib
 import imaplib
 import logging
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -56,18 +57,17 @@ from bot.config import Settings, load_settings
 from bot.guard.rate_limit import SLOW_DOWN_REPLY, rate_limiter
 from bot.guard.screening import CLIENT_KEY, has_visible_text, screen_message
 from bot.handoff import keys as handoff_keys
+from bot.handoff.courier import DELIVERED, HOLD, RETRY, OutboxCourier, Outcome
 from bot.handoff.hours import agents_on_duty, next_opening_text
 from bot.handoff.outbound import listen
-from bot.handoff.service import outbound
 from bot.runtime.redis_clients import new_async_redis, shared_redis
 from connectors.deliver import deliver
 from connectors.mail import compose, transport
 from connectors.mail.parsing import Inbound, Malformed, domain_of, read_mail
-from connectors.mail.threads import Thread, ThreadStore, mail_identity, our_message_id
+from connectors.mail.threads import CHANNEL, CONVERSATION_PREFIX, Thread, ThreadStore, mail_identity, our_message_id
 
 logger = logging.getLogger(__name__)
 
-CHANNEL = "email"
 DEFAULT_MAX_MAIL_BYTES = 15 * 1024 * 1024
 MAX_PARALLEL_MAILS = 32  # mails answered at once (different conversations; one conversation's mails in order)
 SMTP_THREADS = 8  # mails handed to the SMTP server at once
@@ -158,6 +158,10 @@ class MailService:
         self.handoff_hours = handoff_hours
         self.domain = domain_of(config.address)
         self.redis = shared_redis(redis_url)
+        self.async_redis = new_async_redis(redis_url)
+        self.courier = OutboxCourier(self.async_redis, CHANNEL, CONVERSATION_PREFIX, self._send_outbox_entry,
+                                     retention_seconds=retention_seconds, retry_seconds=RETRY_SECONDS,
+                                     legacy_cursor=self._legacy_cursor)
         self.store = ThreadStore(self.redis, retention_seconds, self.domain)
         self.mailbox = transport.Mailbox(config.imap)
         self.smtp = transport.Sender(config.smtp, max_idle_connections=SMTP_THREADS)
@@ -167,19 +171,16 @@ class MailService:
         self._locks: dict[str, asyncio.Lock] = {}
         self._inflight: dict[int, asyncio.Task] = {}
         self._attempts: dict[str, int] = {}
-        self._flushing: dict[str, asyncio.Task] = {}
-        self._dirty: set[str] = set()
         self._tasks: list[asyncio.Task] = []
         self._to_mark: set[int] = set()
         self._marking = False
-        self._sending = 0  # outbox messages between "handed to SMTP" and "recorded as delivered"
         self._stopping = False
 
     # -- life cycle ----------------------------------------------------------------------------------------------
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._poll_forever(), name="mail-poll"),
-                       asyncio.create_task(listen(new_async_redis(self.redis_url), self._on_outbound,
-                                                  self._catch_up), name="mail-outbound")]
+                       asyncio.create_task(listen(self.async_redis, self.courier.notified, self.courier.subscribed),
+                                           name="mail-outbound")]
         logger.info("e-mail channel: polling %s@%s:%d every %.1f s, answering as %s", self.config.imap.user,
                     self.config.imap.host, self.config.imap.port, self.config.poll_seconds, self.config.address)
 
@@ -190,15 +191,18 @@ class MailService:
         pending = [t for t in self._inflight.values() if not t.done()]
         if pending:
             await asyncio.wait(pending, timeout=timeout)
-        while self._sending and asyncio.get_running_loop().time() < deadline:  # a mail handed to SMTP, not yet
-            await asyncio.sleep(0.05)  # recorded as delivered: cut there, it would be mailed again after the restart
+        # An outbox message handed to SMTP, not yet recorded as delivered: cut there, it would be mailed again.
+        await self.courier.drain(max(0.0, deadline - asyncio.get_running_loop().time()))
 
     async def stop(self) -> None:
         self._stopping = True
-        tasks = [*self._tasks, *self._inflight.values(), *self._flushing.values()]
+        tasks = [*self._tasks, *self._inflight.values()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.courier.close()
+        with contextlib.suppress(Exception):
+            await self.async_redis.close()
         with contextlib.suppress(Exception):  # closing a connection that is already broken
             await self._imap(self.mailbox.close)
         self._imap_thread.shutdown(wait=False)
@@ -438,72 +442,21 @@ class MailService:
         after = [mail_promise(self.handoff_hours)] if owner_before is None and self._owner(conversation) else []
         return list(collector.messages), before, after
 
-    # -- outbound: agents' messages and queue updates -------------------------------------------------------------
-    async def _on_outbound(self, conversation: str, entry_id: str, message: dict[str, Any]) -> None:
-        if conversation.startswith("mail:"):
-            self._kick(conversation)
+    # -- outbound: agents' messages and queue updates (bot.handoff.courier) ------------------------------------
+    async def _legacy_cursor(self, conversation: str) -> Optional[str]:
+        return self.store.legacy_delivered(conversation)
 
-    async def _catch_up(self) -> None:
-        """After (re)subscribing: mail whatever the outboxes got while nobody listened."""
-        for conversation in await asyncio.to_thread(self.store.conversations):
-            self._kick(conversation)
+    async def _send_outbox_entry(self, conversation: str, entry_id: str, message: dict[str, Any]) -> Outcome:
+        """The courier's send: one outbox message mailed in the conversation's thread."""
+        async with self._lock(conversation):  # not in the middle of answering the shopper's mail
+            thread = self.store.get(conversation)
+            if thread is None:
+                logger.warning("e-mail channel: no thread for %s (expired?); its messages stay in the outbox",
+                               conversation)
+                return HOLD
+            return await self._mail_outbox_message(thread, entry_id, message)
 
-    def _kick(self, conversation: str) -> None:
-        self._dirty.add(conversation)
-        task = self._flushing.get(conversation)
-        if task is None or task.done():
-            self._flushing[conversation] = asyncio.create_task(self._flush_while_dirty(conversation))
-
-    async def _flush_while_dirty(self, conversation: str) -> None:
-        try:
-            while conversation in self._dirty and not self._stopping:
-                self._dirty.discard(conversation)
-                if not await self._flush(conversation):
-                    await asyncio.sleep(RETRY_SECONDS)
-                    self._dirty.add(conversation)
-        finally:
-            if self._flushing.get(conversation) is asyncio.current_task():
-                self._flushing.pop(conversation, None)
-
-    async def _flush(self, conversation: str) -> bool:
-        """Mail the conversation's outbox messages not yet mailed, oldest first; False: try again later."""
-        sender = outbound()
-        if sender is None:
-            return True
-        token = uuid.uuid4().hex
-        async with self._lock(conversation):
-            for _ in range(40):
-                if self.store.lock_sending(conversation, token):
-                    break
-                await asyncio.sleep(0.25)
-            else:
-                return False  # another process has been mailing it for 10 s: come back later
-            try:
-                while True:
-                    thread = self.store.get(conversation)
-                    if thread is None:
-                        logger.warning("e-mail channel: no thread for %s (expired?); its messages stay in the outbox",
-                                       conversation)
-                        return True
-                    entries = sender.since(conversation, thread.delivered, count=20)
-                    if not entries:
-                        return True
-                    for entry_id, message in entries:
-                        if self._stopping:
-                            return True  # the catch-up after the restart continues from here
-                        self._sending += 1
-                        try:
-                            if not await self._mail_outbox_message(thread, entry_id, message):
-                                return False
-                            if not self.store.advance(conversation, thread.delivered, entry_id):
-                                return True  # another process mailed it: it continues from there
-                        finally:
-                            self._sending -= 1
-                        thread = self.store.get(conversation) or thread
-            finally:
-                self.store.unlock_sending(conversation, token)
-
-    async def _mail_outbox_message(self, thread: Thread, entry_id: str, message: dict[str, Any]) -> bool:
+    async def _mail_outbox_message(self, thread: Thread, entry_id: str, message: dict[str, Any]) -> Outcome:
         from_agent = message.get("from") == "agent"
         body, buttons = compose.render([message])
         message_id = our_message_id("agent" if from_agent else "bot", thread.conversation, entry_id, self.domain)
@@ -517,12 +470,12 @@ class MailService:
             if transport.permanent(error):  # retrying would hold back every later message of the conversation
                 logger.error("e-mail channel: SMTP refuses outbox message %s of %s for good (%s); skipped", entry_id,
                              thread.conversation, error)
-                return True
+                return DELIVERED
             logger.warning("e-mail channel: SMTP refused a message for %s (%s); retrying in %d s",
                            thread.conversation, error, RETRY_SECONDS)
-            return False
+            return RETRY
         self.store.answered(thread.conversation, message_id, buttons if buttons or not from_agent else [])
-        return True
+        return DELIVERED
 
 
 class ShopEmailInput(InputChannel):

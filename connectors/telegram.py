@@ -44,22 +44,13 @@ over aiohttp (`AiohttpRequest`; httpx, PTB's default, costs a turn ~1.7 ms of CP
 per answer); the long poll keeps PTB's HTTPXRequest.
 
 Hand-off outbound (an agent's messages, queue updates, the rating question):
-every Rasa process subscribes with `bot.handoff.outbound.listen`. The outbox
-stream of a `telegram:*` conversation is the truth; Redis remembers the last
-delivered entry in `shop:channel:telegram:delivered:<conv>`. An entry is sent by
-whoever moves that cursor from the previous entry to it (a Lua compare-and-set
-that also takes a short lease, `shop:channel:telegram:sending:<conv>`, so a
-second process waits instead of sending the next entry ahead of it). One claim,
-one send: two processes, or a redelivered notice, never send an entry twice. A
-failed send that surely did not reach Telegram (no connection, flood limit)
-gives the entry back and is retried a few seconds later; Telegram refusing it
-for good (the shopper blocked the bot) or a time-out (it may have arrived) counts
-as delivered. After every (re)subscription, and so after a restart, the channel
-walks the `telegram:*` outboxes and sends whatever lies past their cursors: what
-was sent while no process listened arrives once. The one loss left: a process
-dying between its claim and Telegram's answer (milliseconds) drops that entry
-rather than risk sending it twice. The cursor lives as long as the outbox does
-(the retention period, refreshed on every claim).
+every Rasa process subscribes with `bot.handoff.outbound.listen`, and the shared
+outbox courier (`bot.handoff.courier`, cursor `shop:channel:telegram:delivered:<conv>`)
+sends each entry of a `telegram:*` outbox once, in order, also across processes
+and restarts (a catch-up after every (re)subscription). A failed send that surely
+did not reach Telegram (no connection, flood limit) leaves the entry undelivered
+and is retried RETRY_SECONDS later; Telegram refusing it for good (the shopper
+blocked the bot) or a time-out (it may have arrived) counts as delivered.
 """
 from __future__ import annotations
 
@@ -71,8 +62,7 @@ import hmac
 import json
 import logging
 import re
-import uuid
-from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional
+from typing import Any, Awaitable, Callable, Dict, List, Optional
 
 import aiohttp
 import redis.asyncio as aioredis
@@ -96,7 +86,8 @@ from telegram.request import BaseRequest, HTTPXRequest, RequestData
 from bot.config import Settings, load_settings
 from bot.guard.rate_limit import SLOW_DOWN_REPLY, rate_limiter
 from bot.guard.screening import CLIENT_KEY, screen_message
-from bot.handoff import keys
+from bot.handoff.courier import DELIVERED, RETRY, KeyedLocks, Outcome, cursor_key
+from bot.handoff.courier import OutboxCourier as SharedCourier
 from bot.handoff.outbound import listen
 from bot.runtime.redis_clients import new_async_redis
 from connectors.deliver import deliver, offered_to
@@ -116,9 +107,7 @@ USER_ID_KEY = "telegram_user_id"
 START_TEXT = "你好"  # what /start says to the bot
 REDIS_PREFIX = "shop:channel:telegram"
 SEEN_SECONDS = 24 * 3600  # an update id is remembered this long (Telegram gives up on an update within a day)
-LEASE_MS = 10_000  # a process delivering a conversation's outbox holds it this long at most without progress
 RETRY_SECONDS = 5.0  # a send that failed for a passing reason is tried again after this
-BATCH = 50
 
 UNSUPPORTED_REPLY = "亲，我目前只能看懂文字消息哦～图片、语音、贴纸等暂时看不到，请用文字描述一下您的问题。"
 EDITED_REPLY = "亲，修改后的消息我看不到哦～如需更正，请重新发送一条。"
@@ -284,28 +273,6 @@ def build_bot(settings: Settings) -> Bot:
                request=request, get_updates_request=polling)
 
 
-class KeyedLocks:
-    """One asyncio lock per key, kept while someone holds or waits for it; waiters go first come first."""
-
-    def __init__(self) -> None:
-        self._locks: dict[Any, list[Any]] = {}  # key -> [lock, holders and waiters]
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: Any) -> AsyncIterator[None]:
-        entry = self._locks.setdefault(key, [asyncio.Lock(), 0])
-        entry[1] += 1
-        try:
-            async with entry[0]:
-                yield
-        finally:
-            entry[1] -= 1
-            if entry[1] == 0:
-                self._locks.pop(key, None)
-
-    def __len__(self) -> int:
-        return len(self._locks)
-
-
 # -- sending ----------------------------------------------------------------------------------------
 class TelegramOutput(OutputChannel):
     """The bot's answers in a Telegram chat: plain text, inline keyboards, photos."""
@@ -390,140 +357,39 @@ class TelegramOutput(OutputChannel):
             await self._call(lambda: self.bot.send_photo(chat_id, message["image"]))
 
 
-# -- hand-off messages, each exactly once ---------------------------------------------------------------
-CLAIM_SCRIPT = """
-local lease = redis.call('GET', KEYS[2])
-if lease and lease ~= ARGV[3] then return -1 end
-local current = redis.call('GET', KEYS[1]) or '0'
-if current ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[5]))
-redis.call('SET', KEYS[2], ARGV[3], 'PX', tonumber(ARGV[4]))
-return 1
-"""
-UNCLAIM_SCRIPT = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3])) end
-if redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
-return 1
-"""
-RELEASE_SCRIPT = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
-
+# -- hand-off messages, each exactly once (bot.handoff.courier) -----------------------------------------
 def delivered_key(conversation: str) -> str:
-    return f"{REDIS_PREFIX}:delivered:{conversation}"
+    """The conversation's cursor: the last outbox entry delivered to Telegram."""
+    return cursor_key(CHANNEL, conversation)
 
 
-def lease_key(conversation: str) -> str:
-    return f"{REDIS_PREFIX}:sending:{conversation}"
+async def send_outbox_entry(output: TelegramOutput, conversation: str, entry_id: str,
+                            message: Dict[str, Any]) -> Outcome:
+    """The courier's send: one outbox entry to the chat, and what became of it."""
+    chat_id = chat_of(conversation)
+    if chat_id is None:
+        return DELIVERED
+    try:
+        await output.send_outbox_message(chat_id, message)
+    except (Forbidden, TelegramBadRequest, TimedOut, ValueError) as error:
+        # Refused for good, or may have arrived: counted as delivered, never sent twice.
+        logger.warning("outbox entry %s of %s not (surely) delivered: %s", entry_id, conversation, error)
+    except (NetworkError, RetryAfter, InvalidToken) as error:  # surely not sent: tried again later
+        logger.warning("outbox entry %s of %s: Telegram unreachable (%s); retrying", entry_id, conversation, error)
+        return RETRY
+    except TelegramError as error:  # anything else Telegram says no to: it would say it again
+        logger.warning("outbox entry %s of %s refused: %s", entry_id, conversation, error)
+    return DELIVERED
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-class OutboxCourier:
-    """Sends the outbox entries of `telegram:*` conversations to Telegram, each once (module docstring)."""
+class OutboxCourier(SharedCourier):
+    """The shared outbox courier for `telegram:*` conversations, sending through `output` (module docstring)."""
 
     def __init__(self, client: aioredis.Redis, output: TelegramOutput, retention_seconds: int) -> None:
-        self.redis = client
+        super().__init__(client, CHANNEL, CONVERSATION_PREFIX, functools.partial(send_outbox_entry, output),
+                         retention_seconds=retention_seconds, retry_seconds=RETRY_SECONDS,
+                         accepts=lambda conversation: chat_of(conversation) is not None)
         self.output = output
-        self.retention_seconds = max(60, retention_seconds)
-        self.owner = uuid.uuid4().hex
-        self._locks = KeyedLocks()  # one delivery per conversation at a time in this process
-        self._retries: dict[str, asyncio.Task[None]] = {}
-        self._claim = client.register_script(CLAIM_SCRIPT)
-        self._unclaim = client.register_script(UNCLAIM_SCRIPT)
-        self._release = client.register_script(RELEASE_SCRIPT)
-
-    async def close(self) -> None:
-        for task in self._retries.values():
-            task.cancel()
-        self._retries.clear()
-
-    async def notified(self, conversation: str, _entry_id: str, _message: Dict[str, Any]) -> None:
-        """`listen`'s callback: a message is waiting in some conversation's outbox."""
-        if chat_of(conversation) is not None:
-            await self.deliver(conversation)
-
-    async def catch_up(self) -> None:
-        """Every Telegram conversation's outbox, for what was sent while nobody listened."""
-        pattern = keys.outbox(CONVERSATION_PREFIX) + "*"
-        prefix = keys.outbox("")
-        async for key in self.redis.scan_iter(match=pattern, count=500):
-            conversation = _text(key)[len(prefix):]
-            if chat_of(conversation) is not None:
-                await self.deliver(conversation)
-
-    async def deliver(self, conversation: str) -> None:
-        """Send what lies past the conversation's cursor, in order."""
-        chat_id = chat_of(conversation)
-        if chat_id is None:
-            return
-        async with self._locks.hold(conversation):
-            await self._deliver(conversation, chat_id)
-
-    async def _deliver(self, conversation: str, chat_id: int) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 2 * LEASE_MS / 1000
-        while True:
-            cursor = _text(await self.redis.get(delivered_key(conversation)) or b"0")
-            entries = await self.redis.xrange(keys.outbox(conversation),
-                                              min=f"({cursor}" if cursor != "0" else "-", count=BATCH)
-            if not entries:
-                return
-            outcome = await self._send(conversation, chat_id, cursor, entries)
-            if outcome == "busy":  # another process is sending this conversation's messages: after it
-                if loop.time() > deadline:
-                    self._retry_later(conversation)
-                    return
-                await asyncio.sleep(0.1)
-            elif outcome == "failed":
-                self._retry_later(conversation)
-                return
-
-    async def _send(self, conversation: str, chat_id: int, cursor: str, entries: Any) -> str:
-        previous = cursor
-        conversation_keys = [delivered_key(conversation), lease_key(conversation)]
-        try:
-            for raw_id, fields in entries:
-                entry_id = _text(raw_id)
-                claimed = await self._claim(keys=conversation_keys,
-                                            args=[previous, entry_id, self.owner, LEASE_MS, self.retention_seconds])
-                if claimed == -1:
-                    return "busy"
-                if claimed == 0:
-                    return "moved"  # another process went on: read the cursor again
-                try:
-                    message = json.loads(_text(fields.get(b"m", fields.get("m", b"{}"))))
-                    await self.output.send_outbox_message(chat_id, message if isinstance(message, dict) else {})
-                except (Forbidden, TelegramBadRequest, TimedOut, ValueError) as error:
-                    # Refused for good, or may have arrived: counted as delivered, never sent twice.
-                    logger.warning("outbox entry %s of %s not (surely) delivered: %s", entry_id, conversation, error)
-                except (NetworkError, RetryAfter, InvalidToken) as error:  # surely not sent: give it back
-                    logger.warning("outbox entry %s of %s: Telegram unreachable (%s); retrying", entry_id,
-                                   conversation, error)
-                    await self._unclaim(keys=conversation_keys,
-                                        args=[entry_id, previous, self.retention_seconds, self.owner])
-                    return "failed"
-                except TelegramError as error:  # anything else Telegram says no to: it would say it again
-                    logger.warning("outbox entry %s of %s refused: %s", entry_id, conversation, error)
-                previous = entry_id
-            return "sent"
-        finally:
-            await self._release(keys=[lease_key(conversation)], args=[self.owner])
-
-    def _retry_later(self, conversation: str) -> None:
-        if conversation in self._retries:
-            return
-
-        async def retry() -> None:
-            await asyncio.sleep(RETRY_SECONDS)
-            self._retries.pop(conversation, None)
-            await self.deliver(conversation)
-
-        self._retries[conversation] = asyncio.create_task(retry())
 
 
 # -- the channel ------------------------------------------------------------------------------------
@@ -601,13 +467,8 @@ class ShopTelegramInput(InputChannel):
         if self.settings.redis_url:
             self.redis = new_async_redis(self.settings.redis_url)
             self.courier = OutboxCourier(self.redis, self.output, self.settings.retention_seconds)
-            courier = self.courier
-
-            async def caught_up() -> None:
-                self._tasks.append(asyncio.create_task(courier.catch_up(), name="telegram-catch-up"))
-
-            self._tasks.append(asyncio.create_task(listen(self.redis, courier.notified, caught_up),
-                                                   name="telegram-outbound"))
+            self._tasks.append(asyncio.create_task(listen(self.redis, self.courier.notified,
+                                                          self.courier.subscribed), name="telegram-outbound"))
         else:
             logger.warning("Telegram channel: no REDIS_URL, agents' messages cannot reach Telegram shoppers")
         self._tasks.append(asyncio.create_task(self._connect(on_new_message), name="telegram-connect"))

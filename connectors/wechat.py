@@ -20,6 +20,9 @@ Protocol (WeChat's "接收普通消息 / 被动回复 / 客服消息" APIs):
   it waits for the first attempt's answer and returns it passively when that answer
   is ready and nobody has sent it yet. The answer is sent exactly once, passively
   or by the API, whichever claims it first (one Redis hash per message, HSETNX).
+  A turn costs two Redis round trips besides the rate limit: one to take the message
+  (and the numbered options listed last), one to store the answer and claim the
+  passive reply for the request waiting in this process.
 - The access token is fetched from `/cgi-bin/token`, cached in Redis (shared by every
   process) until 5 minutes before it expires, and fetched again on errcode
   40001/40014/42001.
@@ -39,10 +42,9 @@ Buttons have no native rendering: the bot's buttons are listed as numbered lines
 the next message only (Redis, per conversation); any other message clears them.
 
 Hand-off: agents' messages and queue updates for `wechat:*` conversations
-(bot.handoff.outbound) are sent with the customer-service API. Every process
-subscribes; a per-conversation Redis lock and the id of the last delivered outbox
-entry (compare-and-set, kept as long as the outbox) make each message go out once,
-in order; after (re)subscribing, and after each shopper message, pending outbox
+(bot.handoff.outbound) are sent with the customer-service API by the shared
+outbox courier (bot.handoff.courier): each once, in order, across processes and
+restarts; after (re)subscribing, and after each shopper message, pending outbox
 entries are caught up. When WeChat refuses (45015: the shopper last wrote more
 than 48 h ago; 45047: too many messages) the entry stays undelivered and goes out
 after the shopper's next message. A process dying between sending and recording
@@ -90,6 +92,7 @@ from bot.config import Settings, load_settings
 from bot.guard.rate_limit import SLOW_DOWN_REPLY, rate_limiter
 from bot.guard.screening import CLIENT_KEY, screen_message
 from bot.handoff import keys
+from bot.handoff.courier import DELIVERED, HOLD, RETRY, OutboxCourier, Outcome
 from bot.handoff.outbound import listen
 from bot.runtime.redis_clients import new_async_redis
 from connectors.deliver import deliver
@@ -107,7 +110,6 @@ MENU_TTL_SECONDS = 24 * 3600
 MAX_TEXT_BYTES = 2000  # WeChat refuses text over 2048 bytes (45002)
 TOKEN_MARGIN_SECONDS = 300  # a cached access token is dropped this long before WeChat expires it
 TOKEN_ERRORS = frozenset({40001, 40014, 42001})  # invalid / expired access token: fetch a new one
-LOCK_MS = 30_000
 OPENID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 CHOICE = re.compile(r"\d{1,2}")
 
@@ -117,12 +119,33 @@ PLEASE_TYPE_REPLY = "亲，我暂时只能看懂文字消息哦～请直接打�
 SORRY_REPLY = "亲，系统开了个小差，请稍后再发一次，给您添麻烦了。"
 CHOOSE_HINT = "（回复数字即可选择）"
 
-# Lua: one Redis round trip per step of a message's life (see the module docstring).
+# Lua: one Redis round trip per step of a message's life (see the module docstring). A new message also takes
+# the numbered options listed last (KEYS[2]): they hold for the next message only.
 BEGIN = """
 local new = redis.call('HSETNX', KEYS[1], 'started', ARGV[2])
 redis.call('HINCRBY', KEYS[1], 'waiting', 1)
-if new == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return {new, redis.call('HGET', KEYS[1], 'sent'), redis.call('HGET', KEYS[1], 'answer')}
+local menu = false
+if new == 1 then
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+  menu = redis.call('GET', KEYS[2])
+  if menu then redis.call('DEL', KEYS[2]) end
+end
+return {new, redis.call('HGET', KEYS[1], 'sent'), redis.call('HGET', KEYS[1], 'answer'), menu}
+"""
+# The turn's answer is ready: store it (and the options it lists, KEYS[2]); when ARGV[4] requests of this process
+# wait for it, claim the passive reply for them (they no longer count as waiting). Also: whether the conversation
+# has an outbox (KEYS[3]), whose undelivered messages may go now that the shopper wrote.
+FINISH = """
+redis.call('HSET', KEYS[1], 'answer', ARGV[1])
+if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2], 'EX', tonumber(ARGV[3])) end
+local sent = false
+local taken = tonumber(ARGV[4])
+if taken > 0 then
+  redis.call('HSETNX', KEYS[1], 'sent', 'passive')
+  redis.call('HINCRBY', KEYS[1], 'waiting', -taken)
+  sent = redis.call('HGET', KEYS[1], 'sent')
+end
+return {sent, redis.call('EXISTS', KEYS[3])}
 """
 CLAIM_PASSIVE = """
 redis.call('HSETNX', KEYS[1], 'sent', 'passive')
@@ -136,22 +159,19 @@ if tonumber(redis.call('HGET', KEYS[1], 'waiting') or '0') > 0 and ARGV[1] ~= '1
 redis.call('HSET', KEYS[1], 'sent', 'api')
 return 'api'
 """
-COMPARE_AND_SET = """
-local current = redis.call('GET', KEYS[1])
-if (not current and ARGV[1] == '0') or current == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-  return 1
-end
-return 0
-"""
 COMPARE_AND_DELETE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-COMPARE_AND_EXPIRE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-"""
+
+class _Waiter:
+    """A request of this process waiting for a turn's answer; `taken` once the turn claimed the passive reply
+    for it."""
+
+    __slots__ = ("taken",)
+
+    def __init__(self) -> None:
+        self.taken = False
 
 
 class Refused(Exception):
@@ -170,6 +190,16 @@ class WeChatApiError(Exception):
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def menu_key(conversation: str) -> str:
+    """The payloads of the numbered options the bot listed last in the conversation."""
+    return f"{PREFIX}:menu:{conversation}"
+
+
+def legacy_delivered_key(conversation: str) -> str:
+    """Where the channel kept its outbox cursor before bot.handoff.courier (read once, then the courier's)."""
+    return f"{PREFIX}:delivered:{conversation}"
 
 
 def signature_of(*parts: str) -> str:
@@ -380,9 +410,12 @@ class ShopWeChatInput(InputChannel):
                            ", ".join(missing))
         self.redis: Optional[aioredis.Redis] = None
         self.api: Optional[WeChatApi] = None
+        self.courier: Optional[OutboxCourier] = None
         self._session: Optional[aiohttp.ClientSession] = None
         self._tasks: set[asyncio.Task] = set()
-        self._answers: Dict[str, asyncio.Future] = {}  # this process's turns in progress: their answers
+        self._answers: Dict[str, asyncio.Future] = {}  # this process's turns in progress: (texts, how sent)
+        self._waiters: Dict[str, list[_Waiter]] = {}  # requests of this process waiting for those answers
+        self._scripts: Dict[str, Any] = {}
 
     # -- the callback ---------------------------------------------------------------------
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
@@ -395,14 +428,22 @@ class ShopWeChatInput(InputChannel):
             if not self.configured or not self.redis_url:
                 return
             self.redis = new_async_redis(self.redis_url)
+            self._scripts = {name: self.redis.register_script(script) for name, script in
+                             (("begin", BEGIN), ("finish", FINISH), ("claim_passive", CLAIM_PASSIVE),
+                              ("claim_api", CLAIM_API))}
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
             self.api = WeChatApi(self.api_url, self.app_id, self._secret, self.redis, self._session)
-            self._spawn(listen(new_async_redis(self.redis_url), self._on_outbound, self._catch_up))
+            self.courier = OutboxCourier(self.redis, CHANNEL, CONVERSATION_PREFIX, self._send_outbox_entry,
+                                         retention_seconds=self.retention_seconds, accepts=_addressable,
+                                         legacy_cursor=self._legacy_cursor)
+            self._spawn(listen(new_async_redis(self.redis_url), self.courier.notified, self.courier.subscribed))
 
         @webhook.listener("after_server_stop")
         async def stop(_app: Sanic, _loop: object) -> None:
             for task in list(self._tasks):
                 task.cancel()
+            if self.courier is not None:
+                await self.courier.close()
             if self._session is not None:
                 await self._session.close()
             if self.redis is not None:
@@ -525,38 +566,40 @@ class ShopWeChatInput(InputChannel):
         if screened.reply is not None:
             return screened.reply
         turn_key = f"{PREFIX}:turn:{dedup}"
-        new, sent, stored = await self.redis.eval(BEGIN, 1, turn_key, TURN_TTL_SECONDS, int(time.time()))
+        new, sent, stored, listed = await self._scripts["begin"](keys=[turn_key, menu_key(conversation)],
+                                                                 args=[TURN_TTL_SECONDS, int(time.time())])
         if new:
             produced: asyncio.Future = asyncio.get_running_loop().create_future()
             self._answers[turn_key] = produced
             self._spawn(self._produce(turn_key, openid, produced,
-                                      self._bot(on_new_message, app, conversation, openid, screened.text)))
+                                      self._bot(on_new_message, app, conversation, screened.text, listed)))
         elif sent is not None:  # a retry after the answer went out
             await self.redis.hincrby(turn_key, "waiting", -1)
             return _first(stored) if _text(sent) == "passive" else None
         return await self._await_answer(turn_key, started)
 
     async def _bot(self, on_new_message: Callable[[UserMessage], Awaitable[Any]], app: Optional[Sanic],
-                   conversation: str, openid: str, text: str) -> list[Dict[str, Any]]:
-        """The bot's answer to the shopper's text, through the hand-off's gate."""
+                   conversation: str, text: str, listed: Any) -> list[Dict[str, Any]]:
+        """The bot's answer to the shopper's text, through the hand-off's gate. `listed`: the options listed
+        last (taken by BEGIN; put back when the message does not reach the bot)."""
         assert self.redis is not None
         if not rate_limiter().allow_message(conversation):
+            if listed:
+                await self.redis.set(menu_key(conversation), listed, nx=True, ex=MENU_TTL_SECONDS)
             return [{"text": SLOW_DOWN_REPLY}]
-        menu_key = f"{PREFIX}:menu:{conversation}"
-        pipe = self.redis.pipeline()
-        pipe.get(menu_key)
-        pipe.delete(menu_key)
-        listed = (await pipe.execute())[0]
         payload = choice_of(text, json.loads(listed)) if listed else None
         collector = CollectingOutputChannel()
         await deliver(on_new_message, UserMessage(payload or text, collector, conversation, input_channel=CHANNEL,
                                                   metadata={CLIENT_KEY: conversation}), app)
-        self._spawn(self._flush_if_waiting(conversation))  # what could not be sent before (45015) goes now
         return collector.messages
 
     async def _produce(self, turn_key: str, openid: str, produced: asyncio.Future,
                        bot: Awaitable[list[Dict[str, Any]]]) -> None:
-        """Run the turn, publish its answer, then send it by the API unless a request claims it first."""
+        """Run the turn, publish its answer, then send it by the API unless a request claims it first.
+
+        The requests of this process that wait for the answer (normally the one that brought the message) get
+        the passive reply claimed for them in the same round trip that stores the answer: no further Redis
+        call on the way back to WeChat."""
         assert self.redis is not None
         try:
             try:
@@ -569,16 +612,21 @@ class ShopWeChatInput(InputChannel):
             texts, payloads = render(messages)
             texts = texts or [SORRY_REPLY]
             conversation = CONVERSATION_PREFIX + openid
-            pipe = self.redis.pipeline()
-            pipe.hset(turn_key, "answer", json.dumps(texts, ensure_ascii=False))
-            if payloads:
-                pipe.set(f"{PREFIX}:menu:{conversation}", json.dumps(payloads, ensure_ascii=False),
-                         ex=MENU_TTL_SECONDS)
-            await pipe.execute()
-            produced.set_result(texts)
+            waiters = self._waiters.pop(turn_key, [])
+            for waiter in waiters:  # taken before the round trip: a waiter timing out meanwhile still gets it
+                waiter.taken = True
+            sent, outbox = await self._scripts["finish"](
+                keys=[turn_key, menu_key(conversation), keys.outbox(conversation)],
+                args=[json.dumps(texts, ensure_ascii=False), json.dumps(payloads, ensure_ascii=False) if payloads
+                      else "", MENU_TTL_SECONDS, len(waiters)])
+            produced.set_result((texts, _text(sent) if sent is not None else None))
+            if outbox and self.courier is not None:
+                self.courier.kick(conversation)  # what WeChat refused before (45015) can go now the shopper wrote
             give_up = time.monotonic() + self.budget + 1.0
-            while (sent := await self.redis.eval(CLAIM_API, 1, turn_key, int(time.monotonic() > give_up))) is None:
-                await asyncio.sleep(0.05)  # a request is waiting for this answer: it will reply passively
+            while sent is None:  # a request elsewhere waits for this answer: it will reply passively
+                sent = await self._scripts["claim_api"](keys=[turn_key], args=[int(time.monotonic() > give_up)])
+                if sent is None:
+                    await asyncio.sleep(0.05)
             rest = texts if _text(sent) == "api" else texts[1:]
             for text in rest:
                 try:
@@ -592,6 +640,7 @@ class ShopWeChatInput(InputChannel):
         finally:
             if not produced.done():
                 produced.cancel()
+            self._waiters.pop(turn_key, None)
             asyncio.get_running_loop().call_later(5, self._answers.pop, turn_key, None)
 
     async def _await_answer(self, turn_key: str, started: float) -> Optional[str]:
@@ -599,12 +648,30 @@ class ShopWeChatInput(InputChannel):
         assert self.redis is not None
         deadline = started + self.budget
         texts: Optional[list[str]] = None
+        counted = True  # this request still counts in the turn's 'waiting'
         try:
             produced = self._answers.get(turn_key)
-            if produced is not None:  # the turn runs here: no polling (asyncio.wait leaves it running on timeout)
-                done, _ = await asyncio.wait({produced}, timeout=max(0.0, deadline - time.monotonic()))
-                if done and not produced.cancelled():
-                    texts = produced.result()
+            if produced is not None and not produced.done():  # the turn runs here: no polling
+                waiter = _Waiter()
+                self._waiters.setdefault(turn_key, []).append(waiter)
+                try:  # (asyncio.wait leaves the turn running on timeout)
+                    await asyncio.wait({produced}, timeout=max(0.0, deadline - time.monotonic()))
+                finally:
+                    if not waiter.taken:
+                        waiting = self._waiters.get(turn_key)
+                        if waiting is not None and waiter in waiting:
+                            waiting.remove(waiter)
+                if waiter.taken:  # the turn claimed the passive reply for this request (or tried to)
+                    counted = False
+                    if not produced.done():  # its round trip is under way
+                        await asyncio.wait({produced}, timeout=2.0)
+                    if not produced.done() or produced.cancelled() or produced.exception() is not None:
+                        return None
+                    texts, sent = produced.result()
+                    return texts[0] if sent == "passive" else None
+            if produced is not None and produced.done() and not produced.cancelled() \
+                    and produced.exception() is None:
+                texts = produced.result()[0]
             while texts is None:  # the turn runs in another process (or this wait timed out: one last look)
                 stored = await self.redis.hget(turn_key, "answer")
                 if stored is not None:
@@ -614,86 +681,47 @@ class ShopWeChatInput(InputChannel):
                     break
                 await asyncio.sleep(0.1)
         finally:
-            if texts is None:
+            if texts is None and counted:
                 await self.redis.hincrby(turn_key, "waiting", -1)
         if texts is None:
             return None
-        sent = await self.redis.eval(CLAIM_PASSIVE, 1, turn_key)
+        sent = await self._scripts["claim_passive"](keys=[turn_key])
         return texts[0] if _text(sent) == "passive" else None
 
-    # -- hand-off messages --------------------------------------------------------------------
-    async def _on_outbound(self, conversation: str, _entry_id: str, _message: Dict[str, Any]) -> None:
-        if conversation.startswith(CONVERSATION_PREFIX):
-            await self.flush(conversation)
-
-    async def _catch_up(self) -> None:
-        """After (re)subscribing: every WeChat conversation with undelivered outbox entries."""
+    # -- hand-off messages (bot.handoff.courier) ------------------------------------------------------
+    async def _legacy_cursor(self, conversation: str) -> Optional[str]:
         assert self.redis is not None
-        self._spawn(self._flush_all())
+        value = await self.redis.get(legacy_delivered_key(conversation))
+        return _text(value) if value is not None else None
 
-    async def _flush_all(self) -> None:
-        assert self.redis is not None
-        async for key in self.redis.scan_iter(match=f"{keys.outbox(CONVERSATION_PREFIX)}*", count=500):
-            await self.flush(_text(key)[len(keys.outbox("")):])
-
-    async def _flush_if_waiting(self, conversation: str) -> None:
-        assert self.redis is not None
-        if await self.redis.exists(keys.outbox(conversation)):
-            await self.flush(conversation)
-
-    async def flush(self, conversation: str) -> None:
-        """Send the conversation's outbox entries after the last delivered one, in order, each once."""
-        assert self.redis is not None
-        openid = conversation[len(CONVERSATION_PREFIX):]
-        if not OPENID.fullmatch(openid):
-            return
-        lock_key, owner = f"{PREFIX}:outlock:{conversation}", uuid.uuid4().hex
-        try:
-            for _ in range(LOCK_MS // 100):  # another process (or task) is sending to this shopper: then our turn
-                if await self.redis.set(lock_key, owner, nx=True, px=LOCK_MS):
-                    break
-                await asyncio.sleep(0.1)
-            else:
-                return
-            try:
-                while await self._send_pending(conversation, openid, lock_key, owner):
-                    pass
-            finally:
-                await self.redis.eval(COMPARE_AND_DELETE, 1, lock_key, owner)
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, redis.RedisError) as error:
-            logger.warning("hand-off messages to a WeChat shopper wait: %s", type(error).__name__)
-
-    async def _send_pending(self, conversation: str, openid: str, lock_key: str, owner: str) -> bool:
-        """Send the next few undelivered entries (holding the lock); whether to look for more."""
+    async def _send_outbox_entry(self, conversation: str, _entry_id: str, message: Dict[str, Any]) -> Outcome:
+        """The courier's send: one outbox entry by the customer-service API."""
         assert self.redis is not None and self.api is not None
-        mark_key = f"{PREFIX}:delivered:{conversation}"
-        last = _text(await self.redis.get(mark_key) or "0")
-        entries = await self.redis.xrange(keys.outbox(conversation), min=f"({last}" if last != "0" else "-", count=20)
-        for raw_id, entry in entries:
-            entry_id = _text(raw_id)
-            raw = entry.get(b"m") if b"m" in entry else entry.get("m")
-            texts, payloads = render([json.loads(_text(raw))]) if raw else ([], [])
-            await self.redis.eval(COMPARE_AND_EXPIRE, 1, lock_key, owner, LOCK_MS)
-            try:
-                for text in texts:
-                    await self.api.send_text(openid, text)
-            except WeChatApiError as error:
-                # 45015: the shopper last wrote over 48 h ago. The entry waits for their next message.
-                logger.warning("WeChat did not take a hand-off message (%s); it stays in the outbox", error)
-                return False
-            if payloads:
-                await self.redis.set(f"{PREFIX}:menu:{conversation}", json.dumps(payloads, ensure_ascii=False),
-                                     ex=MENU_TTL_SECONDS)
-            if not await self.redis.eval(COMPARE_AND_SET, 1, mark_key, last, entry_id, self.retention_seconds):
-                logger.warning("the outbox mark of a WeChat conversation moved under our lock; stopping")
-                return False
-            last = entry_id
-        return bool(entries)
+        openid = conversation[len(CONVERSATION_PREFIX):]
+        texts, payloads = render([message])
+        try:
+            for text in texts:
+                await self.api.send_text(openid, text)
+        except WeChatApiError as error:
+            # 45015: the shopper last wrote over 48 h ago. The entry waits for their next message.
+            logger.warning("WeChat did not take a hand-off message (%s); it stays in the outbox", error)
+            return HOLD
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            logger.warning("hand-off messages to a WeChat shopper wait: %s", type(error).__name__)
+            return RETRY
+        if payloads:
+            await self.redis.set(menu_key(conversation), json.dumps(payloads, ensure_ascii=False),
+                                 ex=MENU_TTL_SECONDS)
+        return DELIVERED
 
     def _spawn(self, work: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _addressable(conversation: str) -> bool:
+    return OPENID.fullmatch(conversation[len(CONVERSATION_PREFIX):]) is not None
 
 
 def _cdata(text: str) -> str:

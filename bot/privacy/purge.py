@@ -56,12 +56,15 @@ def _verified_orders(entries: list[str]) -> set[str]:
 def channel_state_keys(conversation: str) -> list[str]:
     """What the channels keep per conversation for delivery (mail thread with the shopper's address, WeChat's
     numbered options, delivered-outbox marks): their own key functions, so the names live in one place."""
+    from bot.handoff.courier import cursor_key
+    from connectors.mail.threads import CHANNEL as EMAIL
     from connectors.mail.threads import thread_key
-    from connectors.telegram import delivered_key as telegram_delivered
-    from connectors.wechat import PREFIX as WECHAT_PREFIX
+    from connectors.telegram import CHANNEL as TELEGRAM
+    from connectors.wechat import CHANNEL as WECHAT
+    from connectors.wechat import legacy_delivered_key, menu_key
 
-    return [thread_key(conversation), telegram_delivered(conversation),
-            f"{WECHAT_PREFIX}:menu:{conversation}", f"{WECHAT_PREFIX}:delivered:{conversation}"]
+    return [thread_key(conversation), menu_key(conversation), legacy_delivered_key(conversation),
+            *(cursor_key(channel, conversation) for channel in (TELEGRAM, WECHAT, EMAIL))]
 
 
 def purge(shop: ShopBackend, client: redis.Redis, *, conversation: Optional[str] = None, phone: Optional[str] = None,

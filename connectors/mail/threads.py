@@ -13,11 +13,15 @@ Keys (all expire with the retention period, `settings.retention_seconds`, or soo
 
     shop:mail:thread:<conversation>  hash    delivery state: the shopper's address, the thread's subject, the last
                                               Message-ID and the References chain to answer in, the numbered
-                                              buttons offered last, the last outbox id delivered ("delivered"),
-                                              and an answer SMTP refused until it is sent ("unsent:<mail id>")
+                                              buttons offered last, and an answer SMTP refused until it is sent
+                                              ("unsent:<mail id>"); before bot.handoff.courier also the last
+                                              outbox id delivered ("delivered", read once as the courier's cursor)
     shop:mail:inbound:<sha256>       string  one received mail (by its Message-ID): "working" while a process
                                               answers it, "done" after (7 days; holds no personal data)
-    shop:mail:sending:<conversation> string  a short lock: one process at a time mails a conversation's outbox
+
+The outbox cursor and the lock that lets one process at a time mail a conversation's
+outbox are the shared courier's (bot.handoff.courier, channel CHANNEL); a new thread
+sets the cursor to the outbox's current end.
 """
 from __future__ import annotations
 
@@ -30,14 +34,15 @@ from typing import Optional
 import redis
 
 from bot.handoff import keys as handoff_keys
+from bot.handoff.courier import cursor_key
 from connectors.mail.parsing import Inbound
 
 PREFIX = "shop:mail"
+CHANNEL = "email"  # the channel's name (connectors.email), as the outbox courier keys it
 CONVERSATION_PREFIX = "mail:"
 HASH_CHARS = 24
 DONE_SECONDS = 7 * 24 * 3600  # a mail answered is remembered this long (a copy delivered again is not answered)
 WORKING_SECONDS = 300  # a process that took a mail and died frees it after this long
-SENDING_SECONDS = 60
 MAX_CHAIN = 20  # ids in the References of our answers
 
 
@@ -47,10 +52,6 @@ def thread_key(conversation: str) -> str:
 
 def inbound_key(mail_id: str) -> str:
     return f"{PREFIX}:inbound:{mail_id}"
-
-
-def sending_key(conversation: str) -> str:
-    return f"{PREFIX}:sending:{conversation}"
 
 
 def _hash(*parts: str) -> str:
@@ -94,20 +95,10 @@ class Thread:
     last_id: str  # the thread's latest Message-ID (the shopper's or ours): what we answer to
     references: tuple[str, ...]
     buttons: tuple[tuple[str, str], ...]  # (what the shopper types, payload) offered last
-    delivered: str  # the last outbox id mailed
 
 
 def _text(value: object) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value or "")
-
-
-# Advance "delivered" only from the value the sender read: a second process cannot mail the same message again.
-_ADVANCE = """
-local current = redis.call('HGET', KEYS[1], 'delivered') or '0'
-if current ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'delivered', ARGV[2])
-return 1
-"""
 
 
 class ThreadStore:
@@ -117,7 +108,6 @@ class ThreadStore:
         self.redis = client
         self.retention_seconds = retention_seconds
         self.domain = domain
-        self._advance = client.register_script(_ADVANCE)
 
     # -- conversations ---------------------------------------------------------------------------------------
     def conversation_for(self, inbound: Inbound) -> str:
@@ -147,7 +137,7 @@ class ThreadStore:
         except (ValueError, TypeError):
             buttons = ()
         return Thread(conversation, raw["address"], raw.get("subject", ""), raw.get("last_id", ""),
-                      tuple(raw.get("refs", "").split()), buttons, raw.get("delivered", "0") or "0")
+                      tuple(raw.get("refs", "").split()), buttons)
 
     def received(self, conversation: str, inbound: Inbound) -> Thread:
         """Record a shopper's mail in its thread (before the turn, so an agent's message meanwhile can be threaded).
@@ -162,9 +152,12 @@ class ThreadStore:
             fields["subject"] = inbound.subject[:300]
         pipe = self.redis.pipeline()
         pipe.hset(key, mapping=fields)
+        cursor = cursor_key(CHANNEL, conversation)
         if existing is None:
             newest = self.redis.xrevrange(handoff_keys.outbox(conversation), count=1)
-            pipe.hsetnx(key, "delivered", _text(newest[0][0]) if newest else "0")
+            pipe.set(cursor, _text(newest[0][0]) if newest else "0", nx=True, ex=self.retention_seconds)
+        else:
+            pipe.expire(cursor, self.retention_seconds)  # the cursor lives as long as the thread
         pipe.expire(key, self.retention_seconds)
         pipe.execute()
         thread = self.get(conversation)
@@ -185,15 +178,10 @@ class ThreadStore:
         pipe.expire(thread_key(conversation), self.retention_seconds)
         pipe.execute()
 
-    def advance(self, conversation: str, seen: str, delivered: str) -> bool:
-        """Compare-and-set the last delivered outbox id: False when another process moved it meanwhile."""
-        return bool(self._advance(keys=[thread_key(conversation)], args=[seen, delivered]))
-
-    def conversations(self) -> list[str]:
-        """Every mail conversation with delivery state (for catching up after a restart)."""
-        prefix = thread_key("")
-        return [_text(key)[len(prefix):] for key in self.redis.scan_iter(match=f"{prefix}{CONVERSATION_PREFIX}*",
-                                                                         count=500)]
+    def legacy_delivered(self, conversation: str) -> Optional[str]:
+        """The last outbox id mailed, as kept in the thread before the shared courier (None: not kept there)."""
+        value = self.redis.hget(thread_key(conversation), "delivered")
+        return _text(value) if value is not None else None
 
     # -- received mails: answered once --------------------------------------------------------------------------
     def claim(self, mail_id: str) -> str:
@@ -224,11 +212,3 @@ class ThreadStore:
 
     def sent(self, conversation: str, mail_id: str) -> None:
         self.redis.hdel(thread_key(conversation), f"unsent:{mail_id}")
-
-    # -- one sender of a conversation's outbox at a time --------------------------------------------------------
-    def lock_sending(self, conversation: str, token: str) -> bool:
-        return bool(self.redis.set(sending_key(conversation), token, nx=True, ex=SENDING_SECONDS))
-
-    def unlock_sending(self, conversation: str, token: str) -> None:
-        if _text(self.redis.get(sending_key(conversation))) == token:
-            self.redis.delete(sending_key(conversation))

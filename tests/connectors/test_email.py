@@ -24,6 +24,7 @@ import yaml
 
 from bot.config import PROJECT_ROOT, load_settings
 from bot.handoff import keys as handoff_keys
+from bot.handoff.courier import cursor_key
 from bot.handoff.hours import next_opening_text
 from bot.handoff.outbound import Outbound
 from bot.runtime.runner import Stack, wait_http
@@ -33,7 +34,7 @@ from bot.shop.sqlite_backend import SqliteShopBackend
 from connectors import email as channel
 from connectors.mail import compose
 from connectors.mail.parsing import Malformed, automatic_reason, html_to_text, read_mail, strip_history
-from connectors.mail.threads import conversation_in_id, conversation_of_root, thread_key
+from connectors.mail.threads import conversation_in_id, conversation_of_root
 from tests.conftest import MODEL, RunningStack, SampleOrder
 from tests.fakes.imap_server import ImapStandIn, SentMail, SmtpSink
 
@@ -469,8 +470,7 @@ def test_an_agent_message_is_mailed_once_in_the_thread(mail: MailWorld) -> None:
         {"conv": conversation, "id": entry_id, "m": {"text": "您好，我是人工客服小李，请问要退哪一单？", "from": "agent"}}))
     time.sleep(3)
     assert len(mail.smtp.matching(lambda m: m.to == [sender] and "小李" in m.text)) == 1
-    delivered = mail.redis.hget(thread_key(conversation), "delivered")
-    assert delivered == entry_id.encode()
+    assert mail.redis.get(cursor_key(channel.CHANNEL, conversation)) == entry_id.encode()
 
 
 @pytest.mark.stack
