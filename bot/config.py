@@ -79,8 +79,8 @@ class Settings:
     wechat_aes_key: str | None = field(repr=False)
     wechat_api_url: str
     # E-mail channel (connectors.email): the service address shoppers write to, the SMTP server answers go out
-    # through, the IMAP mailbox polled for new mail (TLS: "starttls", "ssl" or "none"; port 0: the mode's usual
-    # port), and how often the mailbox is polled.
+    # through, the IMAP mailbox watched for new mail (TLS: "starttls", "ssl" or "none"; port 0: the mode's usual
+    # port), and how often it is polled when the server has no IDLE (or mail waits for a retry).
     mail_address: str | None
     mail_smtp_host: str | None
     mail_smtp_port: int

@@ -1,10 +1,18 @@
 """E-mail channel: mail to the shop's service address becomes a conversation, answered by mail in its thread.
 
-Inbound is IMAP polling of the service mailbox (any hosted mailbox: 企业邮箱,
-Exchange, Gmail...; imaplib in a thread of its own, every `MAIL_POLL_SECONDS`).
+Inbound watches the service mailbox over IMAP (any hosted mailbox: 企业邮箱,
+Exchange, Gmail...; imaplib in a thread of its own, one connection). Where the
+server lists IDLE (RFC 2177) the connection waits in IDLE and a new mail is
+looked at as soon as the server announces it (the IDLE is renewed every
+IDLE_SECONDS, under the 29 minutes servers allow); elsewhere, or when the server
+refuses IDLE, the mailbox is polled every `MAIL_POLL_SECONDS`. Either way a
+broken connection is reopened at once (then with growing pauses), and the
+UNSEEN search after it finds whatever arrived meanwhile.
 Each unseen mail is read with `BODY.PEEK` (it stays unseen), answered, and only
-then marked `\\Seen`: a mail the bot could not answer (Rasa or SMTP down, a
-restart) is taken again at the next poll. Which conversation a mail belongs to,
+then marked `\\Seen` (the IDLE is ended for that STORE and started again): a mail
+the bot could not answer (Rasa or SMTP down, a restart) is taken again at the next
+look, which comes after MAIL_POLL_SECONDS while such a mail (or one another
+process is answering) is left, even in IDLE. Which conversation a mail belongs to,
 and every piece of state that makes "answered once" hold across processes and
 restarts, is in connectors.mail.threads (Redis).
 
@@ -73,6 +81,7 @@ MAX_PARALLEL_MAILS = 32  # mails answered at once (different conversations; one 
 SMTP_THREADS = 8  # mails handed to the SMTP server at once
 MAX_ATTEMPTS = 3  # a mail whose handling fails this often (a bug, not an outage) is marked seen and logged
 RETRY_SECONDS = 30  # an outbox message SMTP refused is tried again after this long
+IDLE_SECONDS = 25 * 60  # an IDLE is ended and the mailbox searched again after this long (servers: 29 minutes)
 
 OVERSIZED_REPLY = ("亲，您的邮件太大了（约 {size}），超过了 {limit} 的上限，我们没能读取。"
                    "请把附件压缩后或分几封邮件发送，问题直接写在邮件正文里就好，我马上帮您处理～")
@@ -175,18 +184,28 @@ class MailService:
         self._to_mark: set[int] = set()
         self._marking = False
         self._stopping = False
+        self._idling = False  # the mailbox thread is (about to be) in IDLE: interrupt it to use the connection
+        self._look_again_soon = False  # unseen mail left for later (not answered yet, another process's)
+        self._polling_noted = False
 
     # -- life cycle ----------------------------------------------------------------------------------------------
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._poll_forever(), name="mail-poll"),
                        asyncio.create_task(listen(self.async_redis, self.courier.notified, self.courier.subscribed),
                                            name="mail-outbound")]
-        logger.info("e-mail channel: polling %s@%s:%d every %.1f s, answering as %s", self.config.imap.user,
-                    self.config.imap.host, self.config.imap.port, self.config.poll_seconds, self.config.address)
+        logger.info("e-mail channel: watching %s@%s:%d (IMAP IDLE where the server has it, else polling every "
+                    "%.1f s), answering as %s", self.config.imap.user, self.config.imap.host, self.config.imap.port,
+                    self.config.poll_seconds, self.config.address)
+
+    def _wake(self) -> None:
+        """End the mailbox thread's IDLE, if it is in one: the connection is wanted, or the wait is shorter now."""
+        if self._idling:
+            self.mailbox.interrupt()
 
     async def drain(self, timeout: float = 20) -> None:
         """Stop taking mail; let the mails being answered finish (a restart should not cut a turn in half)."""
         self._stopping = True
+        self._wake()
         deadline = asyncio.get_running_loop().time() + timeout
         pending = [t for t in self._inflight.values() if not t.done()]
         if pending:
@@ -196,6 +215,7 @@ class MailService:
 
     async def stop(self) -> None:
         self._stopping = True
+        self._wake()
         tasks = [*self._tasks, *self._inflight.values()]
         for task in tasks:
             task.cancel()
@@ -235,9 +255,14 @@ class MailService:
     async def _poll_forever(self) -> None:
         await self._agent_ready()
         failures = 0
+        quick_retry_at = -60.0
         while not self._stopping:
             try:
                 await self._poll_once()
+                if failures:
+                    logger.info("e-mail channel: mailbox reachable again")
+                    failures = 0
+                await self._wait_for_mail()
             except asyncio.CancelledError:
                 raise
             except (*transport.MailError, imaplib.IMAP4.abort, EOFError) as error:
@@ -246,17 +271,46 @@ class MailService:
                     logger.warning("e-mail channel: mailbox %s:%d unavailable (%s); retrying",
                                    self.config.imap.host, self.config.imap.port, error)
                 await self._imap(self.mailbox.close)
+                # A connection that broke (a server or NAT ending a long IDLE) is reopened at once (once a minute at
+                # most); a mailbox that stays unreachable is tried again after growing pauses.
+                now = asyncio.get_running_loop().time()
+                if failures == 1 and now - quick_retry_at >= 60:
+                    quick_retry_at = now
+                    continue
                 await asyncio.sleep(min(60.0, self.config.poll_seconds * 2 ** min(failures, 10)))
-                continue
-            if failures:
-                logger.info("e-mail channel: mailbox reachable again")
-                failures = 0
-            await asyncio.sleep(self.config.poll_seconds)
+
+    async def _wait_for_mail(self) -> None:
+        """Until the next look at the mailbox: in IDLE until the server announces a mail (IDLE_SECONDS at most,
+        MAIL_POLL_SECONDS while unseen mail is left for later); MAIL_POLL_SECONDS where there is no IDLE. An
+        IDLE ended for the connection's sake (marking mail seen) is taken up again for the time left."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        while not self._stopping:
+            limit = self.config.poll_seconds if self._look_again_soon else IDLE_SECONDS
+            self._idling = True
+            try:
+                outcome = await self._imap(self.mailbox.idle, max(0.0, started + limit - loop.time()))
+            finally:
+                self._idling = False
+            if outcome == transport.NO_IDLE:
+                if not self._polling_noted:
+                    self._polling_noted = True
+                    logger.info("e-mail channel: the IMAP server %s, so the mailbox is polled every %.1f s",
+                                "refused IDLE" if self.mailbox.idle_refused else "has no IDLE",
+                                self.config.poll_seconds)
+                await asyncio.sleep(max(0.0, started + self.config.poll_seconds - loop.time()))
+                return
+            if outcome in (transport.NEW_MAIL, transport.TIME_UP):
+                return
 
     async def _poll_once(self) -> None:
         """One look at the mailbox: new mail's headers in one FETCH, the bodies of those to answer in another
         (a hosted mailbox is tens of milliseconds away: round trips per poll, not per mail), then a task each."""
-        uids = [uid for uid in await self._imap(self.mailbox.unseen) if uid not in self._inflight]
+        self._look_again_soon = False
+        unseen = await self._imap(self.mailbox.unseen)
+        uids = [uid for uid in unseen if uid not in self._inflight]
+        if any(self._inflight[uid].done() for uid in unseen if uid in self._inflight):
+            self._look_again_soon = True  # given back just now (its task not yet forgotten): take it next time
         if not uids or self._stopping:
             return
         heads = await self._imap(self.mailbox.headers, uids)
@@ -264,12 +318,16 @@ class MailService:
         settled: list[int] = []
         try:
             for uid in uids:
-                if uid in heads:
-                    job = self._triage(uid, *heads[uid])
-                    if job is None:
-                        settled.append(uid)
-                    elif job.mail_id:
-                        jobs.append(job)
+                if uid not in heads:
+                    self._look_again_soon = True  # gone, or not fetched: look again
+                    continue
+                job = self._triage(uid, *heads[uid])
+                if job is None:
+                    settled.append(uid)
+                elif job.mail_id:
+                    jobs.append(job)
+                else:
+                    self._look_again_soon = True  # another process has it: taken again should it give it up
             wanted = [job.uid for job in jobs if job.unsent is None and job.head.size <= self.max_bytes]
             bodies = await self._imap(self.mailbox.messages, wanted) if wanted else {}
         except BaseException:
@@ -320,11 +378,14 @@ class MailService:
             while self._to_mark:
                 batch = sorted(self._to_mark)
                 self._to_mark.clear()
+                self._wake()  # the STORE waits for the mailbox thread: out of IDLE with it
                 try:
                     await self._imap(self.mailbox.mark_seen, batch)
                 except (*transport.MailError, imaplib.IMAP4.abort, EOFError) as error:
                     # Answered and recorded as done: the next poll finds them unseen, reads "done", marks them.
                     logger.warning("e-mail channel: could not mark %d mails seen yet (%s)", len(batch), error)
+                    self._look_again_soon = True
+                    self._wake()
         finally:
             self._marking = False
 
@@ -350,6 +411,8 @@ class MailService:
                 self._attempts.pop(job.mail_id, None)
             else:
                 self.store.release(job.mail_id)  # taken again at the next poll (or after a restart)
+                self._look_again_soon = True  # in IDLE too: MAIL_POLL_SECONDS from the last look, not 25 minutes
+                self._wake()
         if done:
             await self._seen(job.uid)
 

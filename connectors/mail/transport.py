@@ -1,12 +1,22 @@
 """The channel's mail clients: smtplib to send, imaplib to read the mailbox. Both block; the channel runs them in
-threads (the mailbox in one thread of its own: an IMAP connection is not thread-safe)."""
+threads (the mailbox in one thread of its own: an IMAP connection is not thread-safe).
+
+Python 3.10's imaplib has no IDLE (RFC 2177); `Mailbox.idle` speaks it on imaplib's connection: it sends the
+command, reads the continuation, then waits with `select` on the socket (and on a wake-up socket, so the channel
+can have the connection back for a STORE; `selectors`, not `select.select`, which fails past descriptor 1023),
+reading only whole lines that are there, then sends DONE and reads
+the tagged answer. Not a socket time-out: one leaves imaplib's buffered reader unusable ("cannot read from timed
+out object")."""
 from __future__ import annotations
 
 import contextlib
 import email.policy
 import imaplib
+import io
 import re
+import selectors
 import smtplib
+import socket
 import ssl
 import threading
 import time
@@ -145,6 +155,14 @@ def wire_bytes(mail: EmailMessage) -> bytes:
 
 
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
+_LITERAL = re.compile(rb"\{(\d+)\}\r?\n?$")
+_NEWS = re.compile(rb"^\* (\d+) (EXISTS|RECENT)\b", re.IGNORECASE)
+
+# What `Mailbox.idle` returns.
+NEW_MAIL = "new mail"  # the server announced a message (EXISTS/RECENT): look at the mailbox now
+TIME_UP = "time up"  # nothing happened for the time asked
+WOKEN = "woken"  # `interrupt()` was called: the connection is wanted for something else
+NO_IDLE = "no idle"  # the server does not offer IDLE (or refused it on this connection): poll instead
 _UID = re.compile(rb"\bUID (\d+)")
 
 
@@ -155,6 +173,12 @@ class Mailbox:
         self.server = server
         self.folder = folder
         self.client: Optional[imaplib.IMAP4] = None
+        self.idle_offered = False  # the connected server lists IDLE in its CAPABILITY
+        self.idle_refused = False  # ... but answered our IDLE with NO/BAD (on this connection)
+        self._idle_tags = 0
+        self._wake_reader, self._wake_writer = socket.socketpair()  # interrupt(): any thread wakes an idle()
+        self._wake_reader.setblocking(False)
+        self._wake_writer.setblocking(False)
 
     def connect(self) -> None:
         self.close()
@@ -169,6 +193,10 @@ class Mailbox:
                 client.starttls(tls_context())
         try:
             client.login(server.user or "", server.password or "")
+            # Servers may offer more once logged in than in their greeting (imaplib asked before LOGIN).
+            typ, data = client.capability()
+            self._ok(typ, data, "CAPABILITY")
+            offered = {word.upper() for chunk in data if isinstance(chunk, bytes) for word in chunk.split()}
             typ, data = client.select(self.folder)
             if typ != "OK":
                 raise imaplib.IMAP4.error(f"SELECT {self.folder} refused: {data!r}")
@@ -177,6 +205,7 @@ class Mailbox:
                 client.shutdown()
             raise
         self.client = client
+        self.idle_offered, self.idle_refused = b"IDLE" in offered, False
 
     def _client(self) -> imaplib.IMAP4:
         if self.client is None:
@@ -190,7 +219,12 @@ class Mailbox:
 
     def unseen(self) -> list[int]:
         """The UIDs of the messages not yet marked \\Seen, oldest first."""
-        typ, data = self._client().uid("SEARCH", "UNSEEN")  # the server looks at the mailbox anew for any command
+        client = self._client()
+        # This search sees every message there now: announcements of earlier ones are done with (later ones,
+        # arriving with its answer, stay for idle() to find).
+        for kind in ("EXISTS", "RECENT"):
+            client.untagged_responses.pop(kind, None)
+        typ, data = client.uid("SEARCH", "UNSEEN")  # the server looks at the mailbox anew for any command
         self._ok(typ, data, "UID SEARCH")
         return sorted(int(uid) for chunk in data if chunk for uid in bytes(chunk).split())
 
@@ -249,6 +283,135 @@ class Mailbox:
         typ, data = self._client().uid("STORE", ",".join(str(u) for u in numbers), "+FLAGS.SILENT", "(\\Seen)")
         self._ok(typ, data, "UID STORE")
 
+    # -- IDLE (RFC 2177) ------------------------------------------------------------------------------------------
+    def interrupt(self) -> None:
+        """From any thread: make a running (or the next) idle() return WOKEN soon."""
+        with contextlib.suppress(BlockingIOError, OSError):  # a full buffer: a wake-up is pending anyway
+            self._wake_writer.send(b"!")
+
+    def _woken(self) -> bool:
+        """Whether interrupt() was called since the last look (and forget it)."""
+        woken = False
+        while True:
+            try:
+                chunk = self._wake_reader.recv(256)
+            except (BlockingIOError, InterruptedError):
+                return woken
+            if not chunk:
+                return woken
+            woken = True
+
+    def idle(self, seconds: float) -> str:
+        """Wait in IDLE until the server announces a message (NEW_MAIL), `seconds` pass (TIME_UP) or interrupt()
+        is called (WOKEN); NO_IDLE at once where the server has no IDLE. A broken connection raises (and is
+        dropped): the caller reconnects, and the next UNSEEN search finds whatever arrived meanwhile."""
+        client = self._client()
+        if not self.idle_offered or self.idle_refused:
+            return NO_IDLE
+        if self._woken():
+            return WOKEN
+        if self._announced(client):  # with the answer to an earlier command (after the last search)
+            return NEW_MAIL
+        if seconds <= 0:
+            return TIME_UP
+        try:
+            return self._idle(client, seconds)
+        except BaseException:
+            self._drop()  # mid-IDLE, a LOGOUT would only wait for the time-out
+            raise
+
+    def _announced(self, client: imaplib.IMAP4) -> bool:
+        exists = client.untagged_responses.pop("EXISTS", None)
+        recent = client.untagged_responses.pop("RECENT", None) or []
+        return bool(exists) or any(_number(value) for value in recent)
+
+    def _idle(self, client: imaplib.IMAP4, seconds: float) -> str:
+        self._idle_tags += 1
+        tag = b"IDLE%d" % self._idle_tags  # read back here: imaplib never sees it
+        client.send(tag + b" IDLE\r\n")
+        outcome = TIME_UP
+        while True:  # the continuation ("+ idling"), perhaps after untagged news
+            line = self._line(client)
+            if line.startswith(b"+"):
+                break
+            if line.startswith(tag + b" "):  # NO/BAD: advertised, but not for us
+                self.idle_refused = True
+                return NO_IDLE
+            if self._news(line):
+                outcome = NEW_MAIL
+        deadline = time.monotonic() + seconds
+        maybe_closed = False
+        with selectors.DefaultSelector() as selector:
+            selector.register(client.sock, selectors.EVENT_READ, "server")
+            selector.register(self._wake_reader, selectors.EVENT_READ, "wake")
+            while outcome == TIME_UP:
+                ready = self._peek(client)
+                if ready:
+                    if self._news(self._line(client)):
+                        outcome = NEW_MAIL
+                    maybe_closed = False
+                    continue
+                if maybe_closed and ready == b"":  # readable, yet nothing to read: the server hung up
+                    raise imaplib.IMAP4.abort("connection closed while idling")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                events = {key.data for key, _ in selector.select(remaining)}
+                if "wake" in events and self._woken():
+                    outcome = WOKEN
+                maybe_closed = "server" in events
+        client.send(b"DONE\r\n")
+        while True:
+            line = self._line(client)
+            if line.startswith(tag + b" "):
+                status = line[len(tag) + 1:].split(b" ", 1)[0].upper()
+                if status != b"OK":
+                    raise imaplib.IMAP4.error(f"IDLE ended with {line.strip()!r}")
+                return outcome
+            if self._news(line):
+                outcome = NEW_MAIL
+
+    @staticmethod
+    def _peek(client: imaplib.IMAP4) -> Optional[bytes]:
+        """What can be read without waiting (b"": nothing, or the server hung up; None: a partial TLS record)."""
+        sock, reader = client.sock, client.file
+        assert isinstance(reader, io.BufferedReader)  # imaplib's sock.makefile("rb")
+        timeout = sock.gettimeout()
+        sock.settimeout(0.0)
+        try:
+            return bytes(reader.peek(1))
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return None
+        finally:
+            sock.settimeout(timeout)
+
+    @staticmethod
+    def _line(client: imaplib.IMAP4) -> bytes:
+        """One response line (a literal in it read along, not parsed); EOF raises imaplib's abort."""
+        line = client.readline()
+        if not line:
+            raise imaplib.IMAP4.abort("socket error: EOF")
+        if line.startswith(b"* BYE"):
+            raise imaplib.IMAP4.abort(f"server said {line.strip()!r}")
+        while (match := _LITERAL.search(line)) is not None:
+            client.read(int(match.group(1)))
+            line = client.readline()
+            if not line:
+                raise imaplib.IMAP4.abort("socket error: EOF")
+        return line
+
+    @staticmethod
+    def _news(line: bytes) -> bool:
+        match = _NEWS.match(line)
+        return match is not None and (match.group(2).upper() == b"EXISTS" or int(match.group(1)) > 0)
+
+    def _drop(self) -> None:
+        """Close the connection without a word (it is broken, or in the middle of a command)."""
+        client, self.client = self.client, None
+        if client is not None:
+            with contextlib.suppress(OSError):
+                client.shutdown()
+
     def close(self) -> None:
         client, self.client = self.client, None
         if client is None:
@@ -257,3 +420,10 @@ class Mailbox:
             client.logout()
         except (*MailError, EOFError):
             pass
+
+
+def _number(value: object) -> int:
+    try:
+        return int(bytes(value) if isinstance(value, (bytes, bytearray)) else str(value))
+    except (TypeError, ValueError):
+        return 0

@@ -1,13 +1,17 @@
-"""The e-mail channel: reading mail (units), and whole conversations by mail through real protocols against a
-real Rasa: the channel's imaplib client polls the IMAP stand-in (tests/fakes/imap_server.py), its smtplib
-client sends to an aiosmtpd server that records every mail."""
+"""The e-mail channel: reading mail (units); the mailbox watch (IMAP IDLE, polling, a dropped connection) with the
+channel's MailService in this process and a stand-in bot; and whole conversations by mail through real protocols
+against a real Rasa. The channel's imaplib client talks to the IMAP stand-in (tests/fakes/imap_server.py) over
+loopback, its smtplib client to an aiosmtpd server that records every mail."""
 from __future__ import annotations
 
+import asyncio
 import base64
+import imaplib
 import json
 import os
 import signal
 import subprocess
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -16,23 +20,25 @@ from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Awaitable, Callable, Iterator, Optional
 
 import pytest
 import redis
 import yaml
+from rasa.core.channels.channel import UserMessage
 
 from bot.config import PROJECT_ROOT, load_settings
 from bot.handoff import keys as handoff_keys
 from bot.handoff.courier import cursor_key
 from bot.handoff.hours import next_opening_text
 from bot.handoff.outbound import Outbound
+from bot.runtime.redis_service import RedisServer, start_embedded
 from bot.runtime.runner import Stack, wait_http
 from bot.shop import ensure_database
 from bot.shop.models import Order, OrderStatus
 from bot.shop.sqlite_backend import SqliteShopBackend
 from connectors import email as channel
-from connectors.mail import compose
+from connectors.mail import compose, transport
 from connectors.mail.parsing import Malformed, automatic_reason, html_to_text, read_mail, strip_history
 from connectors.mail.threads import conversation_in_id, conversation_of_root
 from tests.conftest import MODEL, RunningStack, SampleOrder
@@ -219,8 +225,6 @@ def test_missing_settings_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_imap_stand_in_speaks_to_imaplib() -> None:
-    from connectors.mail import transport
-
     with ImapStandIn(IMAP_USER, IMAP_PASSWORD) as imap:
         raw, _ = make_mail("a@example.com", "你好", "在吗")
         uid = imap.deliver(raw)
@@ -237,6 +241,200 @@ def test_the_imap_stand_in_speaks_to_imaplib() -> None:
         bad = transport.Mailbox(transport.Server("127.0.0.1", imap.port, "none", IMAP_USER, "wrong"))
         with pytest.raises(transport.MailError):
             bad.connect()
+
+
+def test_idle_on_imaplib_s_connection() -> None:
+    """Mailbox.idle: IDLE / "+ idling" / "* N EXISTS" / DONE / tagged OK on imaplib's own connection, which
+    works on afterwards; TIME_UP, WOKEN (interrupt from another thread) and NO_IDLE without IDLE."""
+    with ImapStandIn(IMAP_USER, IMAP_PASSWORD) as imap:
+        box = transport.Mailbox(transport.Server("127.0.0.1", imap.port, "none", IMAP_USER, IMAP_PASSWORD))
+        try:
+            assert box.unseen() == [] and box.idle_offered
+            started = time.monotonic()
+            assert box.idle(0.3) == transport.TIME_UP and time.monotonic() - started >= 0.25
+            raw, _ = make_mail("a@example.com", "你好", "在吗")
+            timer = threading.Timer(0.3, imap.deliver, (raw,))
+            timer.start()
+            started = time.monotonic()
+            assert box.idle(20) == transport.NEW_MAIL
+            assert time.monotonic() - started < 5
+            assert box.unseen() == [1]  # imaplib reads on after our IDLE: nothing left in its buffer
+            assert box.message(1) == imap.mails[0].raw
+            threading.Timer(0.3, box.interrupt).start()
+            assert box.idle(20) == transport.WOKEN
+            imap.deliver(raw)  # between two IDLEs: announced with the next command's answer
+            box.mark_seen(1)
+            assert box.idle(20) == transport.NEW_MAIL and box.unseen() == [2]
+            assert [c.split()[1] for c in imap.commands if c.split()[1:2] == ["IDLE"]] == ["IDLE"] * 3
+            assert sum(c == "DONE" for c in imap.commands) == 3
+            imap.refuse_idle = True  # listed, but refused: NO_IDLE, and the connection still works
+            assert box.idle(20) == transport.NO_IDLE and box.idle_refused and box.unseen() == [2]
+        finally:
+            box.close()
+    with ImapStandIn(IMAP_USER, IMAP_PASSWORD, idle=False) as imap:
+        box = transport.Mailbox(transport.Server("127.0.0.1", imap.port, "none", IMAP_USER, IMAP_PASSWORD))
+        try:
+            assert box.idle(20) == transport.NO_IDLE and not box.idle_offered
+            assert not any("IDLE" in c for c in imap.commands)
+        finally:
+            box.close()
+    with ImapStandIn(IMAP_USER, IMAP_PASSWORD) as imap:
+        box = transport.Mailbox(transport.Server("127.0.0.1", imap.port, "none", IMAP_USER, IMAP_PASSWORD))
+        try:
+            box.unseen()
+            threading.Timer(0.3, imap.drop_connections).start()
+            with pytest.raises((imaplib.IMAP4.abort, *transport.MailError)):
+                box.idle(20)
+            assert box.client is None  # dropped: the next call connects again
+            assert box.unseen() == [] and imap.logins == 2
+        finally:
+            box.close()
+
+
+# -- the mailbox watch: MailService in this process, a stand-in bot -----------------------------------------------
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = start_embedded(tmp_path_factory.mktemp("mail-redis"), persist=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture()
+def redis_url(redis_server: RedisServer) -> str:
+    redis.Redis.from_url(redis_server.url).flushdb()
+    return redis_server.url
+
+
+class EchoBot:
+    """Rasa's place: answers every message at once."""
+
+    def __init__(self) -> None:
+        self.received: list[str] = []
+
+    async def __call__(self, message: UserMessage) -> None:
+        self.received.append(str(message.text))
+        await message.output_channel.send_response(message.sender_id, {"text": f"收到：{message.text}"})
+
+
+def run_service(imap: ImapStandIn, smtp: SmtpSink, redis_url: str, poll_seconds: float,
+                scenario: Callable[[channel.MailService, EchoBot], Awaitable[None]]) -> EchoBot:
+    """Run the channel's MailService (no Rasa) against the stand-ins for the length of `scenario`."""
+    config = channel.MailConfig(SERVICE, transport.Server("127.0.0.1", smtp.port, "none"),
+                                transport.Server("127.0.0.1", imap.port, "none", IMAP_USER, IMAP_PASSWORD),
+                                poll_seconds)
+    bot = EchoBot()
+
+    async def main() -> None:
+        service = channel.MailService(config, redis_url, bot, None, 500, MAX_MAIL_BYTES, 3600, "always")
+        service.start()
+        try:
+            await scenario(service, bot)
+        finally:
+            await service.drain(5)
+            await service.stop()
+
+    asyncio.run(main())
+    return bot
+
+
+async def answer_of(smtp: SmtpSink, message_id: str, timeout: float) -> SentMail:
+    return await asyncio.to_thread(smtp.wait_for_reply, message_id, timeout)
+
+
+def test_with_idle_a_new_mail_is_answered_without_waiting_for_a_poll(redis_url: str) -> None:
+    """MAIL_POLL_SECONDS is 30 here: an answer within seconds came through IDLE."""
+    with ImapStandIn(IMAP_USER, IMAP_PASSWORD) as imap, SmtpSink() as smtp:
+        waits: list[float] = []
+
+        async def scenario(service: channel.MailService, bot: EchoBot) -> None:
+            for number in range(3):
+                await asyncio.to_thread(imap.wait_idling, 1, 30)
+                raw, mid = make_mail(shopper(), f"咨询 {number}", f"你好 {number}")
+                started = time.monotonic()
+                uid = imap.deliver(raw)
+                answer = await answer_of(smtp, mid, 20)
+                waits.append(answer.at - started)
+                assert f"收到：你好 {number}" in answer.text
+                await asyncio.to_thread(imap.wait_seen, uid, 20)
+
+        bot = run_service(imap, smtp, redis_url, 30.0, scenario)
+        assert max(waits) < 5, waits
+        assert bot.received == ["你好 0", "你好 1", "你好 2"]
+        assert len(smtp.mails) == 3
+        searches = [c for c in imap.commands if "SEARCH" in c]
+        assert len(searches) <= 8, searches  # looked when told, not on a clock
+        assert imap.logins == 1
+
+
+@pytest.mark.parametrize("server", ["without IDLE", "refusing IDLE"])
+def test_without_idle_the_mailbox_is_polled(redis_url: str, server: str) -> None:
+    with ImapStandIn(IMAP_USER, IMAP_PASSWORD, idle=server != "without IDLE") as imap, SmtpSink() as smtp:
+        imap.refuse_idle = server == "refusing IDLE"
+
+        async def scenario(service: channel.MailService, bot: EchoBot) -> None:
+            for number in range(2):
+                raw, mid = make_mail(shopper(), "咨询", f"在吗 {number}")
+                uid = imap.deliver(raw)
+                assert f"收到：在吗 {number}" in (await answer_of(smtp, mid, 20)).text
+                await asyncio.to_thread(imap.wait_seen, uid, 20)
+            await asyncio.sleep(1)
+
+        bot = run_service(imap, smtp, redis_url, 0.2, scenario)
+        assert bot.received == ["在吗 0", "在吗 1"] and len(smtp.mails) == 2
+        assert imap.idling == 0
+        assert sum("SEARCH" in c for c in imap.commands) >= 5  # polled every 0.2 s
+        idles = [c for c in imap.commands if c.endswith(" IDLE")]
+        assert len(idles) == (0 if server == "without IDLE" else 1), idles  # refused once: not asked again
+
+
+def test_a_dropped_idle_connection_is_reopened_and_nothing_is_lost(redis_url: str) -> None:
+    with ImapStandIn(IMAP_USER, IMAP_PASSWORD) as imap, SmtpSink() as smtp:
+        questions: list[str] = []
+
+        async def scenario(service: channel.MailService, bot: EchoBot) -> None:
+            await asyncio.to_thread(imap.wait_idling, 1, 30)
+            assert imap.drop_connections() == 1
+            raw, mid = make_mail(shopper(), "咨询", "掉线时的邮件")  # while the channel has no connection
+            questions.append(mid)
+            imap.deliver(raw)
+            assert "掉线时的邮件" in (await answer_of(smtp, mid, 20)).text
+            await asyncio.to_thread(imap.wait_until, lambda: imap.logins == 2 and imap.idling == 1, 30,
+                                    "idling again on a new connection")
+            raw, mid = make_mail(shopper(), "咨询", "重连后的邮件")
+            questions.append(mid)
+            started = time.monotonic()
+            imap.deliver(raw)
+            assert "重连后的邮件" in (await answer_of(smtp, mid, 20)).text
+            assert time.monotonic() - started < 5  # through IDLE (polling is every 30 s here)
+            await asyncio.to_thread(imap.wait_until, lambda: not imap.unseen(), 20, "every mail marked seen")
+            await asyncio.sleep(1)
+
+        bot = run_service(imap, smtp, redis_url, 30.0, scenario)
+        assert bot.received == ["掉线时的邮件", "重连后的邮件"]
+        assert sorted(m["In-Reply-To"] for m in smtp.mails) == sorted(questions)  # each answered once
+
+
+def test_in_idle_an_answer_smtp_refused_is_sent_after_the_poll_interval(redis_url: str) -> None:
+    """A mail given back (SMTP down) is looked at again after MAIL_POLL_SECONDS even while the channel idles."""
+    with ImapStandIn(IMAP_USER, IMAP_PASSWORD) as imap, SmtpSink() as smtp:
+
+        async def scenario(service: channel.MailService, bot: EchoBot) -> None:
+            await asyncio.to_thread(imap.wait_idling, 1, 30)
+            smtp.refuse = True
+            raw, mid = make_mail(shopper(), "咨询", "你好")
+            uid = imap.deliver(raw)
+            await asyncio.to_thread(imap.wait_until, lambda: sum("FETCH" in c for c in imap.commands) >= 4, 20,
+                                    "tried again")  # headers and body, twice: it was taken again
+            assert not imap.is_seen(uid) and not smtp.mails
+            smtp.refuse = False
+            assert "收到：你好" in (await answer_of(smtp, mid, 20)).text
+            await asyncio.to_thread(imap.wait_seen, uid, 20)
+
+        bot = run_service(imap, smtp, redis_url, 1.0, scenario)
+        assert bot.received == ["你好"]  # the turn ran once; its answer was kept and sent later
+        assert len(smtp.mails) == 1
 
 
 # -- the running assistant with the e-mail channel -------------------------------------------------------------

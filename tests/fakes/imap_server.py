@@ -5,7 +5,11 @@ a mail client such as Python's imaplib uses to read a mailbox: CAPABILITY, NOOP,
 LOGIN, SELECT/EXAMINE, SEARCH and UID SEARCH (ALL, UNSEEN, SEEN), FETCH and UID
 FETCH (UID, FLAGS, RFC822.SIZE, RFC822, RFC822.HEADER, BODY[], BODY[HEADER] and
 their BODY.PEEK forms; the non-PEEK forms set \\Seen as a real server does),
-STORE and UID STORE (+FLAGS, -FLAGS, FLAGS, .SILENT), CLOSE and LOGOUT. It runs
+STORE and UID STORE (+FLAGS, -FLAGS, FLAGS, .SILENT), CLOSE, LOGOUT and IDLE
+(RFC 2177: "+ idling", then "* N EXISTS" pushed as soon as a mail is delivered,
+"<tag> OK IDLE terminated" after DONE). Like a real server it also announces new
+mail ("* N EXISTS") in the answer to any command once a mailbox is selected, and
+when an IDLE starts. It runs
 on a free loopback port in a thread of its own, holds one INBOX, and lets a test
 put mail in and watch flags::
 
@@ -15,8 +19,13 @@ put mail in and watch flags::
         imap.wait_seen(uid)
         sent = smtp.wait_for(lambda m: m.to == ["shopper@example.com"])
 
-Not like a real server: one mailbox (INBOX), no TLS, no IDLE, no APPEND,
-literals only in responses, SEARCH knows only ALL/SEEN/UNSEEN.
+Switches for the client's other paths: `ImapStandIn(idle=False)` (or `.idle = False`) is a server without
+IDLE (not in CAPABILITY, the command is unknown); `.refuse_idle = True` lists IDLE but answers it with NO;
+`drop_connections()` cuts every open connection (as a server or a NAT does with an idle one);
+`wait_idling()` waits until a client is in IDLE.
+
+Not like a real server: one mailbox (INBOX), no TLS, no APPEND, no RECENT
+(always 0), literals only in responses, SEARCH knows only ALL/SEEN/UNSEEN.
 
 `SmtpSink` is aiosmtpd's SMTP server with a handler that keeps every mail
 (envelope and parsed message) and can be told to refuse mail for a while
@@ -87,11 +96,16 @@ def _in_set(number: int, sequence_set: str, highest: int) -> bool:
 class ImapStandIn:
     """An IMAP4rev1 server on 127.0.0.1 with one INBOX; see the module docstring."""
 
-    def __init__(self, user: str = "service@shop.test", password: str = "secret", host: str = "127.0.0.1") -> None:
+    def __init__(self, user: str = "service@shop.test", password: str = "secret", host: str = "127.0.0.1",
+                 idle: bool = True) -> None:
         self.user = user
         self.password = password
         self.host = host
         self.port = 0
+        self.idle = idle  # IDLE in CAPABILITY and understood
+        self.refuse_idle = False  # IDLE listed, but answered with NO
+        self.idling = 0  # connections in IDLE now
+        self._idlers: set[asyncio.Event] = set()  # set (in the server's loop) when a mail is delivered
         self.mails: list[StoredMail] = []
         self.commands: list[str] = []  # every command received, the password masked
         self.logins = 0
@@ -162,7 +176,38 @@ class ImapStandIn:
             self._next_uid += 1
             self.mails.append(mail)
             self._changed.notify_all()
+            self._wake_idlers()
             return mail.uid
+
+    def _wake_idlers(self) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        for event in list(self._idlers):
+            with contextlib.suppress(RuntimeError):  # the loop is closing
+                loop.call_soon_threadsafe(event.set)
+
+    def drop_connections(self) -> int:
+        """Cut every open connection at once (no BYE); how many there were. The server goes on listening."""
+        loop = self._loop
+        if loop is None:
+            return 0
+        writers = list(self._writers)
+
+        def cut() -> None:
+            for writer in writers:
+                writer.transport.abort()
+
+        loop.call_soon_threadsafe(cut)
+        return len(writers)
+
+    def wait_idling(self, count: int = 1, timeout: float = 30) -> None:
+        """Until `count` connections are in IDLE."""
+        self.wait_until(lambda: self.idling >= count, timeout, f"{count} connection(s) in IDLE")
+
+    @property
+    def capabilities(self) -> str:
+        return "IMAP4rev1 AUTH=PLAIN" + (" IDLE" if self.idle else "")
 
     def flags(self, uid: int) -> set[str]:
         with self._lock:
@@ -190,14 +235,21 @@ class ImapStandIn:
     # -- the protocol ---------------------------------------------------------------------------------------
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
-        state = {"auth": False, "selected": False, "read_only": False}
+        state = {"auth": False, "selected": False, "read_only": False, "exists": 0}
         try:
-            writer.write(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] IMAP stand-in ready\r\n")
+            writer.write(f"* OK [CAPABILITY {self.capabilities}] IMAP stand-in ready\r\n".encode())
             await writer.drain()
             while True:
                 line = await reader.readline()
                 if not line:
                     return
+                tag, _, rest = line.rstrip(b"\r\n").partition(b" ")
+                if rest.strip().upper() == b"IDLE" and self.idle and not self.refuse_idle and state["selected"]:
+                    with self._lock:
+                        self.commands.append(line.rstrip(b"\r\n").decode("utf-8", "replace"))
+                    if not await self._idle(tag, reader, writer, state):
+                        return
+                    continue
                 reply, close = self._command(line.rstrip(b"\r\n"), state)
                 writer.write(reply)
                 await writer.drain()
@@ -209,7 +261,53 @@ class ImapStandIn:
             self._writers.discard(writer)
             writer.close()
 
-    def _command(self, line: bytes, state: dict[str, bool]) -> tuple[bytes, bool]:
+    def _exists_update(self, state: dict[str, Any]) -> bytes:
+        """"* N EXISTS" when the mailbox grew since this connection was last told (b"" otherwise)."""
+        with self._lock:
+            if not state["selected"] or len(self.mails) == state["exists"]:
+                return b""
+            state["exists"] = len(self.mails)
+            return f"* {state['exists']} EXISTS\r\n".encode()
+
+    async def _idle(self, tag: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    state: dict[str, Any]) -> bool:
+        """One IDLE, until DONE; False when the connection ended meanwhile."""
+        event = asyncio.Event()
+        with self._changed:
+            self._idlers.add(event)
+            self.idling += 1
+            self._changed.notify_all()
+        done = asyncio.ensure_future(reader.readline())
+        try:
+            writer.write(b"+ idling\r\n")
+            while True:
+                event.clear()  # before looking: a delivery after the look sets it again
+                writer.write(self._exists_update(state))
+                await writer.drain()
+                woken = asyncio.ensure_future(event.wait())
+                await asyncio.wait({done, woken}, return_when=asyncio.FIRST_COMPLETED)
+                woken.cancel()
+                if done.done():
+                    break
+            line = done.result()
+            if not line:
+                return False
+            with self._lock:
+                self.commands.append(line.rstrip(b"\r\n").decode("utf-8", "replace"))
+            if line.rstrip(b"\r\n").upper() == b"DONE":
+                writer.write(b"%s OK IDLE terminated\r\n" % tag)
+            else:
+                writer.write(b"%s BAD expected DONE\r\n" % tag)
+            await writer.drain()
+            return True
+        finally:
+            done.cancel()
+            with self._changed:
+                self._idlers.discard(event)
+                self.idling -= 1
+                self._changed.notify_all()
+
+    def _command(self, line: bytes, state: dict[str, Any]) -> tuple[bytes, bool]:
         tag, _, rest = line.partition(b" ")
         name, _, arguments = rest.partition(b" ")
         command = name.decode("ascii", "replace").upper()
@@ -228,14 +326,22 @@ class ImapStandIn:
                 self._changed.notify_all()
         except (ValueError, IndexError, StopIteration) as error:
             return f"{tag_text} BAD {command} arguments invalid: {error}\r\n".encode(), False
-        return b"".join(untagged) + f"{tag_text} {status}\r\n".encode(), command == "LOGOUT"
+        return (self._exists_update(state) + b"".join(untagged) + f"{tag_text} {status}\r\n".encode(),
+                command == "LOGOUT")
 
-    def _run(self, command: str, words: list[str], arguments: bytes, state: dict[str, bool]
+    def _run(self, command: str, words: list[str], arguments: bytes, state: dict[str, Any]
              ) -> tuple[list[bytes], str]:
         if command == "CAPABILITY":
-            return [b"* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n"], "OK CAPABILITY completed"
+            return [f"* CAPABILITY {self.capabilities}\r\n".encode()], "OK CAPABILITY completed"
+        if command == "IDLE":  # (an IDLE to serve is taken in _session)
+            if self.idle and self.refuse_idle:
+                return [], "NO IDLE not available now"
+            return [], ("BAD IDLE needs a selected mailbox" if self.idle else "BAD unknown command IDLE")
         if command == "NOOP":
-            return ([f"* {len(self.mails)} EXISTS\r\n".encode()] if state["selected"] else []), "OK NOOP completed"
+            if state["selected"]:
+                state["exists"] = len(self.mails)
+                return [f"* {len(self.mails)} EXISTS\r\n".encode()], "OK NOOP completed"
+            return [], "OK NOOP completed"
         if command == "LOGOUT":
             return [b"* BYE IMAP stand-in logging out\r\n"], "OK LOGOUT completed"
         if command == "LOGIN":
@@ -247,7 +353,7 @@ class ImapStandIn:
                 return [], "NO [AUTHENTICATIONFAILED] invalid credentials"
             state["auth"] = True
             self.logins += 1
-            return [], "OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] LOGIN completed"
+            return [], f"OK [CAPABILITY {self.capabilities}] LOGIN completed"
         if not state["auth"]:
             return [], f"BAD {command} not allowed before LOGIN"
         if command in ("SELECT", "EXAMINE"):
@@ -255,6 +361,7 @@ class ImapStandIn:
                 state["selected"] = False
                 return [], "NO [NONEXISTENT] no such mailbox"
             state["selected"], state["read_only"] = True, command == "EXAMINE"
+            state["exists"] = len(self.mails)
             untagged = [b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n",
                         b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted\r\n",
                         f"* {len(self.mails)} EXISTS\r\n".encode(), b"* 0 RECENT\r\n",
@@ -300,7 +407,7 @@ class ImapStandIn:
                 found.append(str(mail.uid if by_uid else seq))
         return [f"* SEARCH{' ' if found else ''}{' '.join(found)}\r\n".encode()]
 
-    def _fetch(self, sequence_set: str, items_text: str, by_uid: bool, state: dict[str, bool]) -> list[bytes]:
+    def _fetch(self, sequence_set: str, items_text: str, by_uid: bool, state: dict[str, Any]) -> list[bytes]:
         items = [i.upper() for i in re.findall(r"BODY(?:\.PEEK)?\[[^\]]*\]|[^\s()]+", items_text)]
         if not items:
             raise ValueError("no FETCH items")
