@@ -34,7 +34,7 @@ from bot.shop.identifiers import DIGITS_ONLY, ORDER_NO, PHONE_LAST4
 
 logger = logging.getLogger(__name__)
 
-# What shoppers type for "bye" (拜拜): these stay with DIET's intent. Not 8886 or 8888,
+# What shoppers type for "bye" (拜拜): these keep the classifier's intent. Not 8886 or 8888,
 # which may be the end of a phone number the shopper must be able to verify with.
 BYE_CODES = ("88", "886", "888")
 
@@ -44,11 +44,11 @@ BYE_CODES = ("88", "886", "888")
 class NumberAnswerClassifier(GraphComponent):
     """Makes a digits-only message an `inform` answer, unless it is shoppers' "bye".
 
-    Runs after DIET and before `FallbackClassifier`. Character n-grams of a
+    Runs after the intent classifier and before `FallbackClassifier`. Character n-grams of a
     number can look like anything: with 88 and 886 meaning "bye", DIET read a
     bare size (42), quantity (2) or order number containing 88 as goodbye. A
     shopper who sends only digits is answering a question; only the bye codes
-    (`BYE_CODES`, or the `keep_pattern` configured) keep DIET's intent. A pasted order
+    (`BYE_CODES`, or the `keep_pattern` configured) keep the classifier's intent. A pasted order
     number DIET left untagged gets its `order_id` entity from the order-number
     pattern, four lone digits their `phone_last4`; a number DIET tagged is
     left as it is.

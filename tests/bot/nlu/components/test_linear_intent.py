@@ -179,3 +179,20 @@ def test_trains_on_rasa_character_ngrams(storage: LocalModelStorage) -> None:
     featurizer.process(again)
     loaded.process(again)
     assert again[0].get(INTENT_RANKING_KEY) == messages[2].get(INTENT_RANKING_KEY)
+
+
+def test_direct_scoring_matches_sklearn_predict_proba(storage: LocalModelStorage) -> None:
+    """`process` scores a logistic regression itself (speed); it must give exactly sklearn's probabilities,
+    with a dense and a sparse block, a message missing one kind, and an all-zero row."""
+    data = training_data(sparse_alias="chars")
+    classifier, _ = trained(storage, data, featurizers=["e5", "chars"])
+    messages = [with_features(f"m{i}", None, i % 3, "chars") for i in range(6)]
+    for message, counts in zip(messages, ([2, 0, 1, 0], [0, 3, 0, 4], [1, 1, 1, 1])):  # norms other than 1
+        message.features = [f for f in message.features if f.origin != "chars"]
+        message.add_features(Features(scipy.sparse.coo_matrix(np.array([counts], dtype=float)),
+                                      FEATURE_TYPE_SENTENCE, TEXT, "chars"))
+    messages.append(with_features("dense only", None, 1))
+    messages.append(Message({TEXT: "nothing"}))
+    expected = classifier.clf.predict_proba(classifier._matrix(messages))
+    assert np.allclose(classifier._probabilities(messages), expected, atol=1e-12)
+    assert expected.shape == (len(messages), len(INTENTS))
