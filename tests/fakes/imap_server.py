@@ -48,6 +48,8 @@ from typing import Any, Callable, Optional
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from tests.fakes.loop_thread import start_loop_thread, stop_loop_thread
+
 UIDVALIDITY = 1_700_000_001
 _TOKEN = re.compile(rb'\s*(?:"((?:[^"\\]|\\.)*)"|(\((?:[^()]|\([^()]*\))*\))|([^\s()"]+))')
 
@@ -119,29 +121,12 @@ class ImapStandIn:
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     def start(self) -> ImapStandIn:
-        started = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            try:
-                self._server = loop.run_until_complete(asyncio.start_server(self._session, self.host, self.port))
-                self.port = int(self._server.sockets[0].getsockname()[1])
-            except BaseException as error:  # noqa: BLE001 - reported to the starting thread
-                failure.append(error)
-                started.set()
-                return
-            started.set()
-            loop.run_forever()
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="imap-stand-in", daemon=True)
-        self._thread.start()
-        if not started.wait(10) or failure:
-            raise RuntimeError(f"the IMAP stand-in did not start: {failure}")
+        self._loop, self._thread = start_loop_thread(self._serve, "imap-stand-in", timeout=10)
         return self
+
+    async def _serve(self) -> None:
+        self._server = await asyncio.start_server(self._session, self.host, self.port)
+        self.port = int(self._server.sockets[0].getsockname()[1])
 
     async def _close(self) -> None:
         if self._server is not None:
@@ -154,12 +139,7 @@ class ImapStandIn:
 
     def stop(self) -> None:
         """Stop serving (connections are cut); `start()` again serves the same mailbox on the same port."""
-        loop, thread = self._loop, self._thread
-        if loop is not None and thread is not None:
-            with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(self._close(), loop).result(10)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(10)
+        stop_loop_thread(self._loop, self._thread, self._close, timeout=10)
         self._loop = self._thread = None
 
     def __enter__(self) -> ImapStandIn:

@@ -42,6 +42,8 @@ from typing import Any, Callable, Optional, Union
 import aiohttp
 from aiohttp import web
 
+from tests.fakes.loop_thread import start_loop_thread, stop_loop_thread
+
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_TEXT = 4096
 MAX_CALLBACK_DATA = 64
@@ -225,27 +227,7 @@ class TelegramApiStandIn:
         return f"{self.url}/file/bot"
 
     def start(self) -> TelegramApiStandIn:
-        started = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._serve())
-            except BaseException as error:  # noqa: BLE001 - reported to the starting thread
-                failure.append(error)
-                started.set()
-                return
-            started.set()
-            loop.run_forever()
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="telegram-api-stand-in", daemon=True)
-        self._thread.start()
-        if not started.wait(10) or failure:
-            raise RuntimeError(f"the Telegram stand-in did not start: {failure}")
+        self._loop, self._thread = start_loop_thread(self._serve, "telegram-api-stand-in", timeout=10)
         return self
 
     async def _serve(self) -> None:
@@ -276,12 +258,7 @@ class TelegramApiStandIn:
             await self._runner.cleanup()
 
     def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is not None and thread is not None:
-            with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(self._cleanup(), loop).result(15)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(15)
+        stop_loop_thread(self._loop, self._thread, self._cleanup, timeout=15)
         self._loop = self._thread = None
 
     def __enter__(self) -> TelegramApiStandIn:

@@ -31,7 +31,6 @@ Not like WeChat: plain http on loopback; no media, no IP whitelist.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import itertools
 import json
@@ -49,6 +48,7 @@ from aiohttp import web
 from wechatpy.crypto import WeChatCrypto
 
 from bot.config import PROJECT_ROOT
+from tests.fakes.loop_thread import start_loop_thread, stop_loop_thread
 
 ACCOUNT = "gh_0123456789ab"  # the Official Account's original id (ToUserName)
 MAX_TEXT_BYTES = 2048
@@ -190,28 +190,7 @@ class WeChatServerStandIn:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> WeChatServerStandIn:
-        started = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._serve())
-            except BaseException as error:  # noqa: BLE001 - reported to the starting thread
-                failure.append(error)
-                started.set()
-                return
-            started.set()
-            loop.run_forever()
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="wechat-stand-in", daemon=True)
-        self._thread.start()
-        started.wait(15)
-        if failure:
-            raise failure[0]
+        self._loop, self._thread = start_loop_thread(self._serve, "wechat-stand-in", timeout=15)
         return self
 
     async def _serve(self) -> None:
@@ -232,12 +211,7 @@ class WeChatServerStandIn:
             await self._runner.cleanup()
 
     def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is not None and thread is not None:
-            with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(self._cleanup(), loop).result(15)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(15)
+        stop_loop_thread(self._loop, self._thread, self._cleanup, timeout=15)
         self._loop = self._thread = None
 
     def __enter__(self) -> WeChatServerStandIn:
