@@ -70,6 +70,7 @@ from telegram.ext import (
 from bot.config import Settings, load_settings
 from bot.handoff import keys
 from bot.handoff.desk import RESOLUTIONS, AgentDesk, Context, event_fields
+from bot.handoff.dispatch import sweep
 from bot.handoff.escalation import GROUP_NAMES, escalation_rules
 from bot.handoff.outbound import Outbound
 from bot.handoff.presence import Status, go_offline, heartbeat, status_of
@@ -322,7 +323,8 @@ class TelegramDesk:
             for conversation in self.queue.waiting(group):
                 await self._post_escalation(conversation)
         self._tasks = [asyncio.create_task(self._follow_events(last), name="desk-events"),
-                       asyncio.create_task(self._keep_present(), name="desk-presence")]
+                       asyncio.create_task(self._keep_present(), name="desk-presence"),
+                       asyncio.create_task(self._keep_sweeping(), name="desk-sweep")]
         assert self.application.updater is not None
         await self.application.updater.start_polling(
             poll_interval=0.0, timeout=int(self.poll_timeout),
@@ -411,6 +413,20 @@ class TelegramDesk:
             except (redis.RedisError, OSError):
                 logger.warning("desk heartbeat failed", exc_info=True)
             await asyncio.sleep(self.heartbeat_seconds)
+
+    async def _keep_sweeping(self) -> None:
+        """The queue's upkeep without the console: absent agents' chats back in the queue, aging, and the
+        shoppers who moved up told. Agents here claim for themselves, so it assigns nothing; with a console
+        running too both sweep, which is safe (every step is atomic and each update is told once)."""
+        while True:
+            try:
+                done = await asyncio.to_thread(sweep, self.queue, None, False)
+                await self.desk.keep_positions(done.told)
+            except (redis.RedisError, OSError):
+                logger.warning("desk sweep failed", exc_info=True)
+            except Exception:  # a bug in one round must not end the upkeep for good
+                logger.exception("desk sweep failed")
+            await asyncio.sleep(self.settings.handoff_sweep_seconds)
 
     # -- the events stream ----------------------------------------------------------------------
     async def _events_cursor(self) -> str:

@@ -11,11 +11,12 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 from bot.handoff import keys
-from bot.handoff.dispatch import Assignment, dispatch
+from bot.handoff.dispatch import Round, dispatch
 from bot.handoff.outbound import Outbound
+from bot.handoff.positions import PositionUpdate, position_event
 from bot.handoff.queue import HandoffQueue
 from bot.handoff.transcript import RasaTranscript, agent_message
 from bot.privacy.masking import mask_text
@@ -179,8 +180,13 @@ class AgentDesk:
         ])
         return True
 
-    def dispatch(self) -> list[Assignment]:
+    def dispatch(self) -> Round:
         return dispatch(self.queue)
+
+    async def keep_positions(self, told: Iterable[PositionUpdate]) -> None:
+        """Add the queue positions pushed to shoppers to their transcripts."""
+        for update in told:
+            await self._keep(update.conversation, [position_event(update)])
 
     async def _keep(self, conversation: str, events: list[dict[str, Any]]) -> None:
         """Add events to the transcript. The shopper already has the message (the outbox comes first), so a

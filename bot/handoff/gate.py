@@ -25,7 +25,7 @@ from bot.handoff import keys
 from bot.handoff.escalation import GENERIC_INTENTS, LEAVE_MESSAGE_PAYLOAD, escalate, estimated_wait, queue_status_text
 from bot.handoff.frustration import frustration_config, read_message
 from bot.handoff.leave_message import request_handoff
-from bot.handoff.positions import announce_positions
+from bot.handoff.positions import announce_positions, position_event
 from bot.handoff.queue import EVENTS_MAXLEN, HandoffQueue
 from bot.handoff.transcript import append_local
 from bot.privacy.masking import mask_text
@@ -101,7 +101,10 @@ class OwnershipGate:
         if not self.queue.withdraw(conversation, "left_message"):
             return GateResult(True)  # an agent took it meanwhile
         try:  # everyone behind moved up one
-            announce_positions(self.queue, groups=[group], default_handling_seconds=self.default_handling_seconds)
+            told = announce_positions(self.queue, groups=[group],
+                                      default_handling_seconds=self.default_handling_seconds)
+            for update in told:
+                await append_local(agent, update.conversation, [Event.from_parameters(position_event(update))])
         except Exception:  # the sweep tells them soon anyway; this shopper's ticket matters more
             logger.warning("could not tell the queue behind %s their new places", conversation, exc_info=True)
         handoff = request_handoff(self.backend, conversation, reason="left_message_in_queue", channel=channel)

@@ -5,7 +5,9 @@ a message instead), `announce_positions` asks the queue which waiting shoppers
 now stand better than the position they were last told (`HandoffQueue.due_positions`,
 one Lua step that also marks them told, so two processes never send the same
 update), and sends each the new position and estimated wait through `Outbound`,
-so it reaches them on whatever channel they wait on. The throttle lives in
+so it reaches them on whatever channel they wait on. The caller adds what was
+sent to each conversation's Rasa tracker (`position_event`), so the transcript an
+agent reads shows what the shopper was told. The throttle lives in
 `triggers.yml` (`queue.position_update_seconds`): at most one update per shopper
 in that time, except "you are next", and never one saying they fell back.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional
 
 from bot.config import load_settings
 from bot.handoff.escalation import QueueRules, escalation_rules, estimated_wait, queue_rules, queue_status_text
@@ -24,6 +26,7 @@ from bot.handoff.queue import HandoffQueue
 logger = logging.getLogger(__name__)
 
 UPDATE_PREFIX = "排队进度更新："
+POSITION_METADATA = "queue_position"
 
 
 @dataclass(frozen=True)
@@ -63,3 +66,9 @@ def announce_positions(queue: HandoffQueue, outbound: Optional[Outbound] = None,
                 continue
             sent.append(PositionUpdate(conversation, group, position, wait, text))
     return sent
+
+
+def position_event(update: PositionUpdate) -> dict[str, Any]:
+    """The tracker event (as JSON) for an update that was sent: the bot's turn, marked with the position told."""
+    return {"event": "bot", "text": update.text, "data": {},
+            "metadata": {POSITION_METADATA: update.position, "group": update.group}}

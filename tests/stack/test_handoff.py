@@ -16,6 +16,7 @@ import redis
 
 from bot.handoff import keys
 from bot.handoff.desk import RATING_QUESTION, AgentDesk
+from bot.handoff.escalation import escalation_rules
 from bot.handoff.outbound import Outbound
 from bot.handoff.presence import Status, heartbeat
 from bot.handoff.queue import AgentProfile, HandoffQueue
@@ -128,3 +129,48 @@ def test_a_rest_poll_needs_credentials_for_that_conversation(stack: RunningStack
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=30)
     assert refused.value.code == 401
+
+
+def test_queue_places_pushed_to_waiting_shoppers_are_kept_in_their_transcripts(stack: RunningStack,
+                                                                              desk: AgentDesk) -> None:
+    """Three shoppers wait with agents slow today, so each is offered to leave a message. The first does: the
+    Rasa gate tells the second they are next. An agent with room for one comes online: the console's dispatch
+    gives them the second and tells the third. Each update reaches the shopper's outbox and their transcript."""
+    first, second, third = new_sender(), new_sender(), new_sender()
+    queue, helper = desk.queue, "stack-agent-one"
+
+    def told(sender: str) -> list[str]:
+        return [e["text"] for e in stack.tracker(sender)["events"] if e.get("event") == "bot"
+                and "queue_position" in (e.get("metadata") or {})]
+
+    group = escalation_rules().group_for("request_human")
+    handled, earlier = keys.handled(group), queue.redis.lrange(keys.handled(group), 0, -1)
+    try:
+        for waiting in queue.waiting(group):  # what other tests left waiting would stand in front
+            queue.withdraw(waiting, "test_reset")
+        queue.redis.delete(handled)
+        queue.redis.lpush(handled, "3600")  # an hour a chat lately: every wait is long
+        for sender in (first, second, third):
+            answer = stack.chat(sender, "转人工")
+            assert "正在为您转接" in answer and "留言，客服稍后回复" in answer
+        assert [queue.position(s) for s in (first, second, third)] == [1, 2, 3]
+
+        assert "工单" in stack.chat(first, "/leave_message")  # the button the gate offered with the place
+        assert told(second) == ["排队进度更新：您是下一位，预计等待约 60 分钟。"]
+        assert [m["text"] for m in poll(stack, second)["messages"]] == told(second)
+
+        queue.register(AgentProfile(helper, "小王", (group,), 1))
+        heartbeat(queue.redis, helper, Status.ONLINE, grace_seconds=120)
+        wait_for(lambda: queue.redis.get(keys.owner(second)) == f"agent:{helper}".encode())
+        wait_for(lambda: told(third))
+        assert told(third)[-1].startswith("排队进度更新：您是下一位")
+        assert [m["text"] for m in poll(stack, third)["messages"]] == told(third)
+        assert told(second) == ["排队进度更新：您是下一位，预计等待约 60 分钟。"]  # with an agent now: no more
+    finally:
+        for conversation in queue.chats_of(helper):
+            asyncio.run(desk.close(helper, conversation, "solved"))
+        queue.redis.delete(keys.alive(helper), handled)
+        if earlier:
+            queue.redis.rpush(handled, *earlier)
+        for sender in (first, second, third):
+            queue.withdraw(sender, "test_done")

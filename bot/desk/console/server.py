@@ -299,9 +299,10 @@ class Console:
 
     async def dispatch(self) -> None:
         async with self.dispatching:
-            assignments = await asyncio.to_thread(self.desk.dispatch)
-        for assignment in assignments:
+            done = await asyncio.to_thread(self.desk.dispatch)
+        for assignment in done.assigned:
             await self.start_chat(assignment)
+        await self.desk.keep_positions(done.told)
 
     # -- background tasks ---------------------------------------------------------------------------
     async def keep_present(self) -> None:
@@ -320,14 +321,17 @@ class Console:
         while True:
             try:
                 async with self.dispatching:
-                    requeued, assignments = await asyncio.to_thread(sweep, self.queue)
-                if requeued:
-                    logger.info("sweep: %d chats of absent agents back in the queue", requeued)
+                    done = await asyncio.to_thread(sweep, self.queue)
+                if done.requeued:
+                    logger.info("sweep: %d chats of absent agents back in the queue", done.requeued)
                     self.board_changed.set()
-                for assignment in assignments:
+                for assignment in done.assigned:
                     await self.start_chat(assignment)
+                await self.desk.keep_positions(done.told)
             except redis.RedisError:
                 logger.warning("sweep failed", exc_info=True)
+            except Exception:  # a bug in one round must not end the upkeep for good
+                logger.exception("sweep failed")
             await asyncio.sleep(self.sweep_seconds)
 
     async def follow_events(self) -> None:

@@ -21,8 +21,8 @@ from bot.desk.telegram_desk import TelegramDesk, claim_data, create_desk
 from bot.handoff import keys
 from bot.handoff.desk import RATING_QUESTION
 from bot.handoff.outbound import Outbound
-from bot.handoff.presence import Status, status_of
-from bot.handoff.queue import Escalation, HandoffQueue
+from bot.handoff.presence import Status, heartbeat, status_of
+from bot.handoff.queue import AgentProfile, Escalation, HandoffQueue
 from bot.runtime.redis_service import RedisServer, start_embedded
 from bot.shop import open_backend
 from bot.shop.sqlite_backend import SqliteShopBackend
@@ -80,7 +80,8 @@ class World:
         return dataclasses.replace(
             load_settings(), telegram_desk_token=token, telegram_desk_chat=str(DESK_CHAT.id),
             telegram_agents=(str(WANG.id), str(LI.id)), telegram_api_url=self.telegram.url,
-            rasa_port=self.rasa.port, rasa_api_token=RASA_TOKEN, agent_chat_limit=2, handoff_grace_seconds=20)
+            rasa_port=self.rasa.port, rasa_api_token=RASA_TOKEN, agent_chat_limit=2, handoff_grace_seconds=20,
+            handoff_sweep_seconds=1)
 
 
 @pytest.fixture()
@@ -437,6 +438,42 @@ def test_presence_commands_and_going_offline_hands_the_chats_back(world: World) 
             await asyncio.to_thread(desk_post, telegram, "conv-away", since=mark)  # claimable again
             await asyncio.sleep(1.2)
             assert status_of(world.redis, "tg:1001") is Status.OFFLINE  # no heartbeat after /offline
+
+    run(scenario())
+
+
+def test_without_a_console_the_desk_sweeps_the_queue_and_keeps_the_places_it_tells(world: World) -> None:
+    """Only the Telegram desk runs: a web agent's console dies holding a chat; the desk's own sweep puts the
+    chat back at the front (claimable here), and the shopper waiting behind, then in front, is told their new
+    place on their channel and in their transcript."""
+    telegram = world.telegram
+
+    async def scenario() -> None:
+        async with started(world):
+            world.queue.register(AgentProfile("web-li", "小李", ("orders",), 2))
+            heartbeat(world.redis, "web-li", Status.ONLINE, grace_seconds=30)
+            escalate(world, "conv-held")
+            await asyncio.sleep(0.01)  # a later millisecond: the same score would rank them by name
+            escalate(world, "conv-behind")
+            assert world.queue.claim("web-li", "conv-held") == "conv-held"
+
+            def told(conversation: str) -> list[str]:
+                return [e["text"] for e in agent_events(world, conversation)
+                        if "queue_position" in (e.get("metadata") or {})]
+
+            await eventually(lambda: told("conv-behind"), what="the place of the shopper now next")
+            assert told("conv-behind")[0].startswith("排队进度更新：您是下一位")
+            assert outbox_texts(world, "conv-behind") == told("conv-behind")
+
+            mark = telegram.mark()
+            world.redis.delete(keys.alive("web-li"))  # the console died; nobody else sweeps
+            await eventually(lambda: world.queue.escalation("conv-held").get("state") == "queued",
+                             what="the held chat back in the queue")
+            assert world.queue.waiting("orders") == ["conv-held", "conv-behind"]
+            await asyncio.to_thread(desk_post, telegram, "conv-held", since=mark)  # claimable here again
+            await eventually(lambda: told("conv-held"), what="the requeued shopper told they are next")
+            assert told("conv-held")[0].startswith("排队进度更新：您是下一位")
+            assert len(told("conv-behind")) == 1  # fell back to second: not pushed
 
     run(scenario())
 

@@ -38,8 +38,7 @@ def answer_all(queue: HandoffQueue, agent_id: str, answered: list[str]) -> None:
     """The agent takes and closes conversations until none waits."""
     heartbeat(queue.redis, agent_id, Status.ONLINE, grace_seconds=30)
     while True:
-        _, assigned = sweep(queue)
-        mine = [a.conversation for a in assigned if a.agent_id == agent_id]
+        mine = [a.conversation for a in sweep(queue).assigned if a.agent_id == agent_id]
         if not mine:
             break
         for conversation in mine:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.handoff import keys
-from bot.handoff.dispatch import dispatch, sweep
+from bot.handoff.dispatch import Round, dispatch, sweep
 from bot.handoff.escalation import queue_rules
 from bot.handoff.outbound import Outbound
 from bot.handoff.positions import announce_positions
@@ -35,12 +35,14 @@ def test_a_claim_pushes_their_new_place_to_the_shoppers_still_waiting(queue: Han
     agent(queue, "li")
     assert [escalate(queue, c, T0 + i) for i, c in enumerate(("a", "b", "c"))] == [1, 2, 3]  # what they were told
     assert announce_positions(queue, now_ms=T0 + 60 * SECOND) == []  # nothing changed: nothing sent
-    assert [a.conversation for a in dispatch(queue, now_ms=T0 + 60 * SECOND)] == ["a"]
+    done = dispatch(queue, now_ms=T0 + 60 * SECOND)
+    assert [a.conversation for a in done.assigned] == ["a"]
+    assert [(u.conversation, u.position) for u in done.told] == [("b", 1), ("c", 2)]  # for their transcripts
     assert pushed(queue, "a") == []  # has an agent now: the desk greets them
     assert pushed(queue, "b") == [{"text": "排队进度更新：您是下一位，预计等待约 2 分钟。", "from": "bot"}]
     assert pushed(queue, "c") == [{"text": "排队进度更新：您前面还有 1 位，预计等待约 4 分钟。", "from": "bot"}]
     # nothing changed since: a sweep sends nothing more
-    assert sweep(queue, now_ms=T0 + 70 * SECOND) == (0, [])
+    assert sweep(queue, now_ms=T0 + 70 * SECOND) == Round()
     assert len(pushed(queue, "b")) == 1 and len(pushed(queue, "c")) == 1
 
 
@@ -78,8 +80,8 @@ def test_a_chat_back_in_the_queue_is_told_its_place_and_the_told_position_ends_w
     assert queue.claim("li", now_ms=T0 + 2) == "a"
     assert not queue.redis.exists(keys.told("a"))  # claimed: no place to be told
     queue.redis.delete(keys.alive("li"))  # Li's console died; the sweep puts a back at the front
-    requeued, assigned = sweep(queue, now_ms=T0 + 3)
-    assert requeued == 1 and assigned == []
+    done = sweep(queue, now_ms=T0 + 3, assign=False)  # as the Telegram desk sweeps
+    assert done.requeued == 1 and done.assigned == [] and [u.conversation for u in done.told] == ["a"]
     assert [m["text"].split("，")[0] for m in pushed(queue, "a")] == ["排队进度更新：您是下一位"]
     assert pushed(queue, "b") == []  # fell back to 2: not pushed
     queue.withdraw("b", "left_message")

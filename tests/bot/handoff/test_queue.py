@@ -187,7 +187,7 @@ def test_dispatch_spreads_chats_to_the_least_busy_agents(queue: HandoffQueue) ->
     queue.claim("busy")
     for index in range(3):
         escalate(queue, f"new-{index}", at=10 + index)
-    assigned = dispatch(queue)
+    assigned = dispatch(queue).assigned
     assert [a.conversation for a in assigned] == ["new-0", "new-1", "new-2"]
     assert len(queue.chats_of("idle")) == 2 and len(queue.chats_of("busy")) == 2
-    assert dispatch(queue) == []
+    assert dispatch(queue).assigned == []
