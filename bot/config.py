@@ -93,6 +93,9 @@ class Settings:
     mail_imap_password: str | None = field(repr=False)
     mail_imap_tls: str
     mail_poll_seconds: float
+    # A CA bundle (PEM) to trust for the mail servers instead of the system's: a self-hosted mail server with
+    # the company's own CA. None: the system's CA bundle.
+    mail_ca_file: str | None
     # Shoppers' Telegram channel (connectors.telegram): the shop bot's token from @BotFather, the secret Telegram
     # sends with every webhook call, and the public base URL Telegram reaches Rasa at (None: long polling).
     telegram_token: str | None = field(default=None, repr=False)
@@ -162,6 +165,7 @@ def load_settings() -> Settings:
         mail_imap_password=os.environ.get("MAIL_IMAP_PASSWORD") or None,
         mail_imap_tls=(os.environ.get("MAIL_IMAP_TLS") or "ssl").lower(),
         mail_poll_seconds=float(os.environ.get("MAIL_POLL_SECONDS") or 30),
+        mail_ca_file=os.environ.get("MAIL_CA_FILE") or None,
         telegram_token=os.environ.get("TELEGRAM_TOKEN") or None,
         telegram_webhook_secret=os.environ.get("TELEGRAM_WEBHOOK_SECRET") or None,
         telegram_public_url=os.environ.get("TELEGRAM_PUBLIC_URL") or None,

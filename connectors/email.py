@@ -39,7 +39,7 @@ messages were never for it); SMTP refusing a message for a while holds it (and
 every later one of the conversation) for RETRY_SECONDS.
 
 Settings (bot.config): MAIL_ADDRESS, MAIL_SMTP_HOST/PORT/USER/PASSWORD/TLS,
-MAIL_IMAP_HOST/PORT/USER/PASSWORD/TLS, MAIL_POLL_SECONDS; without the required
+MAIL_IMAP_HOST/PORT/USER/PASSWORD/TLS, MAIL_CA_FILE, MAIL_POLL_SECONDS; without the required
 ones (or without Redis) the channel logs one warning and does nothing.
 credentials.yml may set `max_mail_bytes` (default 15 MB) and `max_message_chars`.
 """
@@ -50,9 +50,11 @@ import contextlib
 import hashlib
 import imaplib
 import logging
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 from typing import Any, Awaitable, Callable, Dict, Optional, TypeVar, Union
 
@@ -93,11 +95,12 @@ PROMISE_OFF_DUTY = "现在是非工作时间，人工客服将于{when}上班后
 T = TypeVar("T")
 
 
-def mail_promise(hours: str = "calendar") -> str:
-    """When an agent answers a mail handed to them: the e-mail promise is the next working day at the latest."""
-    if hours == "always" or (hours != "never" and agents_on_duty()):
+def mail_promise(hours: str = "calendar", at: Optional[datetime] = None) -> str:
+    """When an agent answers a mail handed to them (at `at`, default now, in the e-mail channel's hours): the
+    e-mail promise is the next working day at the latest."""
+    if hours == "always" or (hours != "never" and agents_on_duty(at, CHANNEL)):
         return PROMISE_ON_DUTY
-    return PROMISE_OFF_DUTY.format(when=next_opening_text())
+    return PROMISE_OFF_DUTY.format(when=next_opening_text(at, CHANNEL))
 
 
 def _megabytes(size: int) -> str:
@@ -126,6 +129,8 @@ class MailConfig:
         for name, mode in (("MAIL_SMTP_TLS", settings.mail_smtp_tls), ("MAIL_IMAP_TLS", settings.mail_imap_tls)):
             if mode not in transport.TLS_MODES:
                 problems.append(f"{name} (one of {', '.join(transport.TLS_MODES)}, not {mode!r})")
+        if settings.mail_ca_file and not os.path.isfile(settings.mail_ca_file):
+            problems.append(f"MAIL_CA_FILE (a PEM file of CA certificates; {settings.mail_ca_file!r} is not a file)")
         if settings.mail_address and "@" not in settings.mail_address:
             problems.append("MAIL_ADDRESS (an address like service@shop.example)")
         if problems:
@@ -133,10 +138,12 @@ class MailConfig:
         assert settings.mail_address and settings.mail_smtp_host and settings.mail_imap_host
         smtp = transport.Server(settings.mail_smtp_host,
                                 settings.mail_smtp_port or transport.SMTP_PORTS[settings.mail_smtp_tls],
-                                settings.mail_smtp_tls, settings.mail_smtp_user, settings.mail_smtp_password)
+                                settings.mail_smtp_tls, settings.mail_smtp_user, settings.mail_smtp_password,
+                                settings.mail_ca_file)
         imap = transport.Server(settings.mail_imap_host,
                                 settings.mail_imap_port or transport.IMAP_PORTS[settings.mail_imap_tls],
-                                settings.mail_imap_tls, settings.mail_imap_user, settings.mail_imap_password)
+                                settings.mail_imap_tls, settings.mail_imap_user, settings.mail_imap_password,
+                                settings.mail_ca_file)
         return cls(settings.mail_address.strip().lower(), smtp, imap, max(0.05, settings.mail_poll_seconds)), []
 
 

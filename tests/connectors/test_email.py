@@ -30,7 +30,7 @@ from rasa.core.channels.channel import UserMessage
 from bot.config import PROJECT_ROOT, load_settings
 from bot.handoff import keys as handoff_keys
 from bot.handoff.courier import cursor_key
-from bot.handoff.hours import next_opening_text
+from bot.handoff.hours import SHOP_TZ, agents_on_duty, next_opening_text
 from bot.handoff.outbound import Outbound
 from bot.runtime.redis_service import RedisServer, start_embedded
 from bot.runtime.runner import Stack, wait_http
@@ -43,6 +43,7 @@ from connectors.mail.parsing import Malformed, automatic_reason, html_to_text, r
 from connectors.mail.threads import conversation_in_id, conversation_of_root
 from tests.conftest import MODEL, RunningStack, SampleOrder
 from tests.fakes.imap_server import ImapStandIn, SentMail, SmtpSink
+from tests.fakes.tls import make_certificates
 
 SERVICE = "service@shop.test"
 IMAP_USER, IMAP_PASSWORD = "service@shop.test", "imap-secret"
@@ -206,12 +207,16 @@ def test_conversation_ids_are_stable_per_sender_and_thread() -> None:
     assert conversation_in_id(f"<re.{one[5:]}.abc@evil.test>", "shop.test") is None
 
 
-def test_the_mail_promise_names_the_next_opening(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(channel, "agents_on_duty", lambda: False)
-    assert next_opening_text() in channel.mail_promise("calendar")
-    assert channel.mail_promise("always") == channel.PROMISE_ON_DUTY
-    monkeypatch.setattr(channel, "agents_on_duty", lambda: True)
-    assert channel.mail_promise("calendar") == channel.PROMISE_ON_DUTY
+def test_the_mail_promise_follows_the_e_mail_channels_hours() -> None:
+    saturday_night = datetime(2026, 12, 5, 22, 0, tzinfo=SHOP_TZ)  # an ordinary weekend
+    assert not agents_on_duty(saturday_night, "email")
+    promise = channel.mail_promise("calendar", saturday_night)
+    assert promise == channel.PROMISE_OFF_DUTY.format(when=next_opening_text(saturday_night, "email"))
+    assert "后天 9:00" in promise  # Monday
+    assert channel.mail_promise("always", saturday_night) == channel.PROMISE_ON_DUTY
+    wednesday_morning = datetime(2026, 12, 2, 10, 0, tzinfo=SHOP_TZ)
+    assert channel.mail_promise("calendar", wednesday_morning) == channel.PROMISE_ON_DUTY
+    assert "非工作时间" in channel.mail_promise("never", wednesday_morning)
 
 
 def test_missing_settings_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -289,6 +294,64 @@ def test_idle_on_imaplib_s_connection() -> None:
             assert box.unseen() == [] and imap.logins == 2
         finally:
             box.close()
+
+
+def test_over_tls_imap_idles_and_smtp_sends_with_the_configured_ca(tmp_path: Path) -> None:
+    """IMAPS (993-style) with IDLE, SMTP with STARTTLS (587) and implicit TLS (465), each verifying the server
+    against MAIL_CA_FILE's CA; a server the CA did not sign is refused, nothing sent in clear."""
+    certificates = make_certificates(tmp_path / "tls")
+    ca = str(certificates.ca_file)
+    with ImapStandIn(IMAP_USER, IMAP_PASSWORD, tls=certificates.server_context()) as imap:
+        box = transport.Mailbox(transport.Server("localhost", imap.port, "ssl", IMAP_USER, IMAP_PASSWORD, ca))
+        try:
+            assert box.unseen() == [] and box.idle_offered
+            raw, _ = make_mail("a@example.com", "你好", "在吗")
+            threading.Timer(0.3, imap.deliver, (raw,)).start()
+            started = time.monotonic()
+            assert box.idle(20) == transport.NEW_MAIL and time.monotonic() - started < 5
+            assert box.unseen() == [1] and box.message(1) == imap.mails[0].raw
+            started = time.monotonic()
+            assert box.idle(0.3) == transport.TIME_UP and time.monotonic() - started >= 0.25
+            threading.Timer(0.3, box.interrupt).start()
+            assert box.idle(20) == transport.WOKEN
+            threading.Timer(0.3, imap.drop_connections).start()
+            with pytest.raises((imaplib.IMAP4.abort, *transport.MailError)):
+                box.idle(20)
+            assert box.unseen() == [1] and imap.logins == 2  # connected again, over TLS
+        finally:
+            box.close()
+        untrusted = transport.Mailbox(transport.Server("localhost", imap.port, "ssl", IMAP_USER, IMAP_PASSWORD))
+        with pytest.raises(transport.MailError):  # the system's CAs never signed it
+            untrusted.connect()
+        assert imap.logins == 2
+    for mode in ("starttls", "ssl"):
+        with SmtpSink(tls=certificates.server_context(), tls_mode=mode) as smtp:
+            mail, _ = make_mail("service@shop.test", "回复", "您好")
+            transport.send(transport.Server("localhost", smtp.port, mode, ca_file=ca), mail,
+                           "service@shop.test", "a@example.com")
+            assert smtp.wait_for(lambda m: m.to == ["a@example.com"])[0]["Subject"] == "回复"
+            with pytest.raises(transport.MailError):
+                transport.send(transport.Server("localhost", smtp.port, mode), mail, "service@shop.test",
+                               "b@example.com")
+            if mode == "starttls":  # no TLS at all: the server wants STARTTLS before any mail
+                with pytest.raises(transport.MailError):
+                    transport.send(transport.Server("localhost", smtp.port, "none"), mail, "service@shop.test",
+                                   "c@example.com")
+            assert [m.to for m in smtp.mails] == [["a@example.com"]]
+
+
+def test_a_missing_ca_file_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name, value in (("MAIL_ADDRESS", "service@shop.test"), ("MAIL_SMTP_HOST", "localhost"),
+                        ("MAIL_IMAP_HOST", "localhost"), ("MAIL_IMAP_USER", IMAP_USER),
+                        ("MAIL_IMAP_PASSWORD", IMAP_PASSWORD), ("MAIL_CA_FILE", str(tmp_path / "nope.pem"))):
+        monkeypatch.setenv(name, value)
+    config, missing = channel.MailConfig.from_settings(load_settings())
+    assert config is None and len(missing) == 1 and missing[0].startswith("MAIL_CA_FILE")
+    certificates = make_certificates(tmp_path)
+    monkeypatch.setenv("MAIL_CA_FILE", str(certificates.ca_file))
+    config, missing = channel.MailConfig.from_settings(load_settings())
+    assert config is not None and not missing
+    assert config.imap.ca_file == config.smtp.ca_file == str(certificates.ca_file)
 
 
 # -- the mailbox watch: MailService in this process, a stand-in bot -----------------------------------------------

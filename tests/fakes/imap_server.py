@@ -24,7 +24,10 @@ IDLE (not in CAPABILITY, the command is unknown); `.refuse_idle = True` lists ID
 `drop_connections()` cuts every open connection (as a server or a NAT does with an idle one);
 `wait_idling()` waits until a client is in IDLE.
 
-Not like a real server: one mailbox (INBOX), no TLS, no APPEND, no RECENT
+`ImapStandIn(tls=context)` serves IMAPS (implicit TLS); `SmtpSink(tls=context, tls_mode=...)` STARTTLS or
+implicit TLS (`tests/fakes/tls.py` makes a CA and a server certificate).
+
+Not like a real server: one mailbox (INBOX), no STARTTLS on IMAP, no APPEND, no RECENT
 (always 0), literals only in responses, SEARCH knows only ALL/SEEN/UNSEEN.
 
 `SmtpSink` is aiosmtpd's SMTP server with a handler that keeps every mail
@@ -39,6 +42,7 @@ import email
 import email.policy
 import re
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -99,8 +103,9 @@ class ImapStandIn:
     """An IMAP4rev1 server on 127.0.0.1 with one INBOX; see the module docstring."""
 
     def __init__(self, user: str = "service@shop.test", password: str = "secret", host: str = "127.0.0.1",
-                 idle: bool = True) -> None:
+                 idle: bool = True, tls: Optional[ssl.SSLContext] = None) -> None:
         self.user = user
+        self.tls = tls  # IMAPS (implicit TLS, as on port 993) with this server context
         self.password = password
         self.host = host
         self.port = 0
@@ -125,7 +130,7 @@ class ImapStandIn:
         return self
 
     async def _serve(self) -> None:
-        self._server = await asyncio.start_server(self._session, self.host, self.port)
+        self._server = await asyncio.start_server(self._session, self.host, self.port, ssl=self.tls)
         self.port = int(self._server.sockets[0].getsockname()[1])
 
     async def _close(self) -> None:
@@ -493,7 +498,10 @@ def _free_port(host: str) -> int:
 class SmtpSink:
     """An SMTP server (aiosmtpd) on 127.0.0.1 that keeps every mail it accepts; see the module docstring."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", tls: Optional[ssl.SSLContext] = None,
+                 tls_mode: str = "starttls") -> None:
+        """`tls` with `tls_mode` "starttls" (STARTTLS offered and required before mail, as on port 587) or "ssl"
+        (implicit TLS, as on port 465)."""
         self.host = host
         self.port = _free_port(host)
         self.mails: list[SentMail] = []
@@ -501,7 +509,14 @@ class SmtpSink:
         self.refuse = False
         self.changed = threading.Condition()
         # server_hostname: else aiosmtpd asks socket.getfqdn() on every connection
-        self._controller = Controller(_Recorder(self), hostname=host, port=self.port, server_hostname="smtp.test")
+        if tls is None:
+            self._controller = Controller(_Recorder(self), hostname=host, port=self.port, server_hostname="smtp.test")
+        elif tls_mode == "ssl":
+            self._controller = Controller(_Recorder(self), hostname=host, port=self.port, server_hostname="smtp.test",
+                                          ssl_context=tls)
+        else:
+            self._controller = Controller(_Recorder(self), hostname=host, port=self.port, server_hostname="smtp.test",
+                                          tls_context=tls, require_starttls=True)
 
     def start(self) -> SmtpSink:
         self._controller.start()
