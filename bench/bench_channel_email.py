@@ -38,7 +38,6 @@ import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -56,6 +55,7 @@ import aiohttp  # noqa: E402
 import yaml  # noqa: E402
 
 from bench import conversations as convs  # noqa: E402
+from bench.common import Phase, percentile  # noqa: E402
 from bot.config import PROJECT_ROOT, load_settings  # noqa: E402
 from bot.runtime.runner import Stack  # noqa: E402
 from bot.shop import ensure_database  # noqa: E402
@@ -66,36 +66,6 @@ SERVICE = "service@shop.test"
 IMAP_USER, IMAP_PASSWORD = SERVICE, "bench-imap-secret"
 CONCURRENCY = 20
 TURN_TIMEOUT = 90.0
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
-
-
-@dataclass
-class Phase:
-    channel: str
-    concurrency: int
-    latencies_ms: list[float] = field(default_factory=list)
-    seconds: float = 0.0
-    errors: dict[str, int] = field(default_factory=dict)
-
-    def error(self, kind: str) -> None:
-        self.errors[kind] = self.errors.get(kind, 0) + 1
-
-    def absorb(self, other: Phase) -> None:
-        self.latencies_ms += other.latencies_ms
-        self.seconds += other.seconds
-        for kind, count in other.errors.items():
-            self.errors[kind] = self.errors.get(kind, 0) + count
-
-    def summary(self) -> dict[str, Any]:
-        values = self.latencies_ms or [float("nan")]
-        return {"turns": len(self.latencies_ms), "p50_ms": round(percentile(values, 0.5), 1),
-                "p99_ms": round(percentile(values, 0.99), 1), "mean_ms": round(statistics.fmean(values), 1),
-                "turns_per_s": round(len(self.latencies_ms) / self.seconds, 2) if self.seconds else None,
-                "errors": self.errors}
 
 
 class MailBenchStack(Stack):

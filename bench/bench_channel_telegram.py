@@ -28,7 +28,6 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -43,6 +42,7 @@ import aiohttp  # noqa: E402
 import yaml  # noqa: E402
 
 from bench import conversations as convs  # noqa: E402
+from bench.common import Phase, percentile  # noqa: E402
 from bot.config import PROJECT_ROOT, load_settings  # noqa: E402
 from bot.runtime.runner import Stack  # noqa: E402
 from bot.shop import ensure_database  # noqa: E402
@@ -52,35 +52,6 @@ from tests.fakes.telegram_api import SECRET_HEADER, TelegramApiStandIn  # noqa: 
 TOKEN = "7770001:bench-shop-bot"
 SECRET = "bench-secret_0123456789"
 CONCURRENCY = 20
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
-
-
-@dataclass
-class Phase:
-    channel: str
-    concurrency: int
-    latencies_ms: list[float] = field(default_factory=list)
-    seconds: float = 0.0
-    errors: dict[str, int] = field(default_factory=dict)
-    silent: int = 0  # turns the bot answered with nothing
-
-    def absorb(self, other: Phase) -> None:
-        self.latencies_ms += other.latencies_ms
-        self.seconds += other.seconds
-        self.silent += other.silent
-        for kind, count in other.errors.items():
-            self.errors[kind] = self.errors.get(kind, 0) + count
-
-    def summary(self) -> dict[str, Any]:
-        values = self.latencies_ms or [float("nan")]
-        return {"turns": len(self.latencies_ms), "p50_ms": round(percentile(values, 0.5), 1),
-                "p99_ms": round(percentile(values, 0.99), 1), "mean_ms": round(statistics.fmean(values), 1),
-                "turns_per_s": round(len(self.latencies_ms) / self.seconds, 2) if self.seconds else None,
-                "errors": self.errors, "silent_turns": self.silent}
 
 
 class Channels:

@@ -42,6 +42,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import aiohttp  # noqa: E402
 import redis  # noqa: E402
 
+from bench.common import percentile  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.handoff import keys  # noqa: E402
 from bot.handoff.desk import AgentDesk  # noqa: E402
@@ -54,11 +55,6 @@ from bot.runtime.runner import Stack  # noqa: E402
 from bot.tools.train import model_path  # noqa: E402
 
 GROUPS = ("presales", "orders", "aftersales", "complaints")
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
 
 
 def describe(values_ms: list[float]) -> str:
