@@ -660,15 +660,22 @@ class TelegramDesk:
                                      "或在命令后写会话编号。")
         return None, args
 
-    async def _on_close(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def _chat_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE
+                            ) -> Optional[tuple[Message, str, str, list[str]]]:
+        """For a command about one of the agent's chats: (message, agent id, conversation, remaining arguments),
+        or None when the sender may not act or the chat is unclear (they were told)."""
         allowed = await self._allowed(update)
         message = update.effective_message
         if not allowed or message is None:
+            return None
+        conversation, args = await self._target(message, allowed[0], list(context.args or []))
+        return (message, allowed[0], conversation, args) if conversation is not None else None
+
+    async def _on_close(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        target = await self._chat_command(update, context)
+        if target is None:
             return
-        agent_id, _name = allowed
-        conversation, args = await self._target(message, agent_id, list(context.args or []))
-        if conversation is None:
-            return
+        message, agent_id, conversation, args = target
         wanted = args[0] if args else "solved"
         by_name = {v: k for k, v in RESOLUTION_NAMES.items()}
         resolution = by_name.get(wanted, wanted)
@@ -688,14 +695,10 @@ class TelegramDesk:
             await message.reply_text(f"会话 {conversation} 不在您手上（可能已结束或已转出）。")
 
     async def _on_transfer(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        allowed = await self._allowed(update)
-        message = update.effective_message
-        if not allowed or message is None:
+        target = await self._chat_command(update, context)
+        if target is None:
             return
-        agent_id, _name = allowed
-        conversation, args = await self._target(message, agent_id, list(context.args or []))
-        if conversation is None:
-            return
+        message, agent_id, conversation, args = target
         if not args:
             await message.reply_text("请写明转给哪个组或哪位客服：/transfer orders 或 /transfer @客服编号")
             return
@@ -723,14 +726,10 @@ class TelegramDesk:
             await message.reply_text(TRANSFER_REFUSALS["not_yours"])
 
     async def _on_note(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        allowed = await self._allowed(update)
-        message = update.effective_message
-        if not allowed or message is None:
+        target = await self._chat_command(update, context)
+        if target is None:
             return
-        agent_id, _name = allowed
-        conversation, args = await self._target(message, agent_id, list(context.args or []))
-        if conversation is None:
-            return
+        message, agent_id, conversation, args = target
         text = " ".join(args).strip()
         if not text:
             await message.reply_text("请写上备注内容：/note 文字")
