@@ -475,13 +475,14 @@ class _Recorder:
         self.sink = sink
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 - aiosmtpd
+        arrived = time.monotonic()  # before this stand-in's own parsing, which is no part of the sender's time
         if self.sink.refuse:
             return "451 4.3.0 try again later"
         raw = envelope.original_content or (envelope.content if isinstance(envelope.content, bytes) else
                                             str(envelope.content).encode())
         message = email.message_from_bytes(raw, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
-        sent = SentMail(str(envelope.mail_from), [str(r) for r in envelope.rcpt_tos], raw, message, time.monotonic())
+        sent = SentMail(str(envelope.mail_from), [str(r) for r in envelope.rcpt_tos], raw, message, arrived)
         with self.sink.changed:
             self.sink.mails.append(sent)
             self.sink.replies.setdefault(sent["In-Reply-To"], []).append(sent)
