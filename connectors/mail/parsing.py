@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
 from email.utils import getaddresses, parseaddr
+from functools import lru_cache
 from html.parser import HTMLParser
 from typing import Optional
 
@@ -28,6 +29,23 @@ _NO_REPLY_LOCALS = frozenset({"mailer-daemon", "postmaster", "noreply", "no-repl
 _BULK_PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply"})
 _AUTOREPLY_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Autoresponder", "X-Auto-Reply")
 _REPLY_PREFIX = re.compile(r"^\s*(?:(?:re|fw|fwd|aw|sv|答复|回复|转发)\s*(?:\[\d+\])?\s*[:：]\s*)+", re.IGNORECASE)
+
+
+@lru_cache(maxsize=2048)
+def _parsed_header(name: str, value: str) -> str:
+    return email.policy.default.header_fetch_parse(name, value)
+
+
+class _ReadPolicy(email.policy.EmailPolicy):
+    """`email.policy.default`, except that a header value is parsed once: the message looks headers up again and
+    again (a plain mail's Content-Type nine times while its body is found), and those parses were most of the
+    time a mail took to read. Header objects are immutable strings, so one parse serves every lookup."""
+
+    def header_fetch_parse(self, name: str, value: str) -> str:
+        return value if hasattr(value, "name") else _parsed_header(name, value)
+
+
+_READ_POLICY = _ReadPolicy()
 
 
 class Malformed(ValueError):
@@ -289,7 +307,7 @@ def _header(message: Message, name: str) -> str:
 def read_mail(raw: bytes, service_address: str, headers_only: bool = False, size: int = 0) -> Inbound:
     """What a raw RFC 5322 mail says (see the module docstring); `headers_only`: `raw` is the header alone."""
     try:
-        message = email.message_from_bytes(raw, policy=email.policy.default)
+        message = email.message_from_bytes(raw, policy=_READ_POLICY)
     except Exception as error:  # noqa: BLE001 - the parser is lenient; anything it still raises is malformed mail
         raise Malformed(f"not a mail: {error}") from None
     assert isinstance(message, EmailMessage)
