@@ -52,7 +52,7 @@ from typing import Any, Callable, Optional
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from tests.fakes.loop_thread import start_loop_thread, stop_loop_thread
+from tests.fakes.loop_thread import LoopThreadServer
 
 UIDVALIDITY = 1_700_000_001
 _TOKEN = re.compile(rb'\s*(?:"((?:[^"\\]|\\.)*)"|(\((?:[^()]|\([^()]*\))*\))|([^\s()"]+))')
@@ -99,8 +99,11 @@ def _in_set(number: int, sequence_set: str, highest: int) -> bool:
     return False
 
 
-class ImapStandIn:
+class ImapStandIn(LoopThreadServer):
     """An IMAP4rev1 server on 127.0.0.1 with one INBOX; see the module docstring."""
+
+    thread_name = "imap-stand-in"
+    stop_timeout = 10.0
 
     def __init__(self, user: str = "service@shop.test", password: str = "secret", host: str = "127.0.0.1",
                  idle: bool = True, tls: Optional[ssl.SSLContext] = None) -> None:
@@ -119,21 +122,16 @@ class ImapStandIn:
         self._next_uid = 1
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._thread: Optional[threading.Thread] = None
         self._server: Optional[asyncio.base_events.Server] = None
         self._writers: set[asyncio.StreamWriter] = set()
 
     # -- lifecycle ------------------------------------------------------------------------------------------
-    def start(self) -> ImapStandIn:
-        self._loop, self._thread = start_loop_thread(self._serve, "imap-stand-in", timeout=10)
-        return self
-
     async def _serve(self) -> None:
         self._server = await asyncio.start_server(self._session, self.host, self.port, ssl=self.tls)
         self.port = int(self._server.sockets[0].getsockname()[1])
 
-    async def _close(self) -> None:
+    async def _cleanup(self) -> None:
+        """Stop serving (connections are cut); `start()` again serves the same mailbox on the same port."""
         if self._server is not None:
             self._server.close()
         for writer in list(self._writers):
@@ -141,17 +139,6 @@ class ImapStandIn:
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 5)
-
-    def stop(self) -> None:
-        """Stop serving (connections are cut); `start()` again serves the same mailbox on the same port."""
-        stop_loop_thread(self._loop, self._thread, self._close, timeout=10)
-        self._loop = self._thread = None
-
-    def __enter__(self) -> ImapStandIn:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
 
     # -- the mailbox, for tests -----------------------------------------------------------------------------
     def deliver(self, raw: bytes, flags: tuple[str, ...] = ()) -> int:

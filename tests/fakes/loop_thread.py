@@ -4,7 +4,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from typing import Any, Awaitable, Callable, Coroutine, Optional
+from typing import Any, Awaitable, Callable, Coroutine, Optional, TypeVar
+
+S = TypeVar("S", bound="LoopThreadServer")
 
 
 def start_loop_thread(serve: Callable[[], Awaitable[Any]], name: str,
@@ -45,3 +47,34 @@ def stop_loop_thread(loop: Optional[asyncio.AbstractEventLoop], thread: Optional
         asyncio.run_coroutine_threadsafe(cleanup(), loop).result(timeout)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(timeout)
+
+
+class LoopThreadServer:
+    """A stand-in server on its own event loop thread: `start()` runs `_serve()` there, `stop()` runs `_cleanup()`
+    and ends the thread, and `with` does both. Subclasses name the thread and give the two coroutines."""
+
+    thread_name = "stand-in"
+    start_timeout = 10.0
+    stop_timeout = 15.0
+    _loop: Optional[asyncio.AbstractEventLoop] = None
+    _thread: Optional[threading.Thread] = None
+
+    async def _serve(self) -> None:
+        raise NotImplementedError
+
+    async def _cleanup(self) -> None:
+        raise NotImplementedError
+
+    def start(self: S) -> S:
+        self._loop, self._thread = start_loop_thread(self._serve, self.thread_name, timeout=self.start_timeout)
+        return self
+
+    def stop(self) -> None:
+        stop_loop_thread(self._loop, self._thread, self._cleanup, timeout=self.stop_timeout)
+        self._loop = self._thread = None
+
+    def __enter__(self: S) -> S:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()

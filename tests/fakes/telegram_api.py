@@ -42,7 +42,7 @@ from typing import Any, Callable, Optional, Union
 import aiohttp
 from aiohttp import web
 
-from tests.fakes.loop_thread import start_loop_thread, stop_loop_thread
+from tests.fakes.loop_thread import LoopThreadServer
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_TEXT = 4096
@@ -191,8 +191,11 @@ def _decode(name: str, value: Any) -> Any:
     return value
 
 
-class TelegramApiStandIn:
+class TelegramApiStandIn(LoopThreadServer):
     """A fake Bot API server on 127.0.0.1; see the module docstring."""
+
+    thread_name = "telegram-api-stand-in"
+    start_timeout = 10.0
 
     def __init__(self, *, strict_chats: bool = True, host: str = "127.0.0.1") -> None:
         self.strict_chats = strict_chats
@@ -203,8 +206,6 @@ class TelegramApiStandIn:
         self.deliveries: list[WebhookDelivery] = []
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._thread: Optional[threading.Thread] = None
         self._runner: Optional[web.AppRunner] = None
         self._session: Optional[aiohttp.ClientSession] = None
         self._ids = itertools.count(1)
@@ -225,10 +226,6 @@ class TelegramApiStandIn:
     @property
     def base_file_url(self) -> str:
         return f"{self.url}/file/bot"
-
-    def start(self) -> TelegramApiStandIn:
-        self._loop, self._thread = start_loop_thread(self._serve, "telegram-api-stand-in", timeout=10)
-        return self
 
     async def _serve(self) -> None:
         app = web.Application(client_max_size=20 * 1024 * 1024)
@@ -256,16 +253,6 @@ class TelegramApiStandIn:
             await self._session.close()
         if self._runner is not None:
             await self._runner.cleanup()
-
-    def stop(self) -> None:
-        stop_loop_thread(self._loop, self._thread, self._cleanup, timeout=15)
-        self._loop = self._thread = None
-
-    def __enter__(self) -> TelegramApiStandIn:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
 
     # -- bots and chats -------------------------------------------------------------------------
     def add_bot(self, token: str = "123456:TEST-desk-token", username: str = "ShopDeskBot",

@@ -48,7 +48,7 @@ from aiohttp import web
 from wechatpy.crypto import WeChatCrypto
 
 from bot.config import PROJECT_ROOT
-from tests.fakes.loop_thread import start_loop_thread, stop_loop_thread
+from tests.fakes.loop_thread import LoopThreadServer
 
 ACCOUNT = "gh_0123456789ab"  # the Official Account's original id (ToUserName)
 MAX_TEXT_BYTES = 2048
@@ -162,7 +162,12 @@ class _Token:
     errcode: int = 0  # 0: valid; else what WeChat answers when it is used
 
 
-class WeChatServerStandIn:
+class WeChatServerStandIn(LoopThreadServer):
+    """WeChat's servers on 127.0.0.1; see the module docstring."""
+
+    thread_name = "wechat-stand-in"
+    start_timeout = 15.0
+
     def __init__(self, *, app_id: str = "wx0123456789abcdef", secret: str = "stand-in-app-secret",
                  token: str = "stand-in-token", aes_key: Optional[str] = None, callback_url: Optional[str] = None,
                  reply_timeout: float = 5.0, attempts: int = 3, token_lifetime: int = 7200,
@@ -179,8 +184,6 @@ class WeChatServerStandIn:
         self._tokens: dict[str, _Token] = {}
         self._refused: dict[str, int] = {}  # openid -> errcode for custom sends
         self._lock = threading.Condition()
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._thread: Optional[threading.Thread] = None
         self._runner: Optional[web.AppRunner] = None
         self._session: Optional[aiohttp.ClientSession] = None
 
@@ -188,10 +191,6 @@ class WeChatServerStandIn:
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
-
-    def start(self) -> WeChatServerStandIn:
-        self._loop, self._thread = start_loop_thread(self._serve, "wechat-stand-in", timeout=15)
-        return self
 
     async def _serve(self) -> None:
         app = web.Application()
@@ -209,16 +208,6 @@ class WeChatServerStandIn:
             await self._session.close()
         if self._runner is not None:
             await self._runner.cleanup()
-
-    def stop(self) -> None:
-        stop_loop_thread(self._loop, self._thread, self._cleanup, timeout=15)
-        self._loop = self._thread = None
-
-    def __enter__(self) -> WeChatServerStandIn:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
 
     def _run(self, coroutine: Any, timeout: float = 60) -> Any:
         assert self._loop is not None, "start() the stand-in first"
