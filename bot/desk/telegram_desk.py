@@ -420,7 +420,7 @@ class TelegramDesk:
         running too both sweep, which is safe (every step is atomic and each update is told once)."""
         while True:
             try:
-                done = await asyncio.to_thread(sweep, self.queue, None, False)
+                done = await asyncio.to_thread(sweep, self.queue, assign=False)
                 await self.desk.keep_positions(done.told)
             except (redis.RedisError, OSError):
                 logger.warning("desk sweep failed", exc_info=True)

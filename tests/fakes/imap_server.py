@@ -496,15 +496,11 @@ class SmtpSink:
         self.replies: dict[str, list[SentMail]] = {}  # by In-Reply-To
         self.refuse = False
         self.changed = threading.Condition()
+        tls_options: dict[str, Any] = {} if tls is None else {"ssl_context": tls} if tls_mode == "ssl" else {
+            "tls_context": tls, "require_starttls": True}
         # server_hostname: else aiosmtpd asks socket.getfqdn() on every connection
-        if tls is None:
-            self._controller = Controller(_Recorder(self), hostname=host, port=self.port, server_hostname="smtp.test")
-        elif tls_mode == "ssl":
-            self._controller = Controller(_Recorder(self), hostname=host, port=self.port, server_hostname="smtp.test",
-                                          ssl_context=tls)
-        else:
-            self._controller = Controller(_Recorder(self), hostname=host, port=self.port, server_hostname="smtp.test",
-                                          tls_context=tls, require_starttls=True)
+        self._controller = Controller(_Recorder(self), hostname=host, port=self.port, server_hostname="smtp.test",
+                                      **tls_options)
 
     def start(self) -> SmtpSink:
         self._controller.start()
