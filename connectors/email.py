@@ -55,8 +55,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
-from typing import Any, Awaitable, Callable, Dict, Optional, TypeVar, Union
+from typing import Any, Awaitable, Callable, Dict, Optional, TypeVar
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from sanic import Blueprint, Sanic, response
@@ -83,6 +82,7 @@ MAX_PARALLEL_MAILS = 32  # mails answered at once (different conversations; one 
 SMTP_THREADS = 8  # mails handed to the SMTP server at once
 MAX_ATTEMPTS = 3  # a mail whose handling fails this often (a bug, not an outage) is marked seen and logged
 RETRY_SECONDS = 30  # an outbox message SMTP refused is tried again after this long
+FIRST_BYTES = 256 * 1024  # fetched of every new mail at once: nearly all mails whole, larger ones fetched again
 IDLE_SECONDS = 25 * 60  # an IDLE is ended and the mailbox searched again after this long (servers: 29 minutes)
 
 OVERSIZED_REPLY = ("亲，您的邮件太大了（约 {size}），超过了 {limit} 的上限，我们没能读取。"
@@ -105,6 +105,15 @@ def mail_promise(hours: str = "calendar", at: Optional[datetime] = None) -> str:
 
 def _megabytes(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB" if size >= 1024 * 1024 else f"{max(1, size // 1024)} KB"
+
+
+def _header_of(mail: bytes) -> bytes:
+    """A mail's header with the blank line after it (as IMAP's BODY[HEADER]); all of it when there is no body."""
+    for separator in (b"\r\n\r\n", b"\n\n"):
+        at = mail.find(separator)
+        if at >= 0:
+            return mail[:at + len(separator)]
+    return mail
 
 
 def sender_key(address: str) -> str:
@@ -149,14 +158,19 @@ class MailConfig:
 
 @dataclass
 class _Job:
-    """A mail to answer: its UID, what its header says, its claim (mail id; "" when another process has it)."""
+    """A mail to answer: its UID, what it says (`head`: the whole mail read, or its header alone when it was
+    too big to fetch at once), its claim (mail id; "" when another process has it)."""
 
     uid: int
     head: Inbound
     mail_id: str
     unsent: Optional[bytes] = None  # an answer made earlier that SMTP refused
-    conversation: str = ""  # (with `unsent`) the conversation it belongs to
-    raw: Optional[bytes] = None
+    conversation: str = ""
+    raw: Optional[bytes] = None  # the whole mail, fetched again when `head` is its header alone
+
+    @property
+    def whole(self) -> bool:
+        return not self.head.headers_only
 
 
 class MailService:
@@ -240,10 +254,28 @@ class MailService:
         """Run a mailbox call in the mailbox's own thread (one connection, one thread)."""
         return await asyncio.get_running_loop().run_in_executor(self._imap_thread, call, *args)
 
-    async def _send(self, mail: Union[EmailMessage, bytes], recipient: str) -> None:
+    async def _send(self, mail: bytes, recipient: str) -> None:
         """Hand a mail to the SMTP server, in the channel's own threads (not the loop's shared default pool)."""
         await asyncio.get_running_loop().run_in_executor(self._smtp_threads, self.smtp.send, mail,
                                                          self.config.address, recipient)
+
+    def _open_envelope(self, recipient: str) -> asyncio.Future[transport.Envelope]:
+        """Start the answer's SMTP transaction now, in the channel's threads: it runs while the bot thinks."""
+        return asyncio.get_running_loop().run_in_executor(self._smtp_threads, self.smtp.open, self.config.address,
+                                                          recipient)
+
+    async def _deliver(self, envelope: asyncio.Future[transport.Envelope], mail: bytes) -> None:
+        """Send the mail in its envelope (an envelope the server refused raises here, as a refused send does)."""
+        opened = await envelope
+        await asyncio.get_running_loop().run_in_executor(self._smtp_threads, opened.deliver, mail)
+
+    @staticmethod
+    def _abandon(envelope: asyncio.Future[transport.Envelope]) -> None:
+        """No answer after all: drop the envelope once it is open (a refusal to open it is no news now)."""
+        def drop(opened: asyncio.Future[transport.Envelope]) -> None:
+            if not opened.cancelled() and opened.exception() is None:
+                opened.result().abandon()
+        envelope.add_done_callback(drop)
 
     def _lock(self, conversation: str) -> asyncio.Lock:
         lock = self._locks.get(conversation)
@@ -311,31 +343,32 @@ class MailService:
                 return
 
     async def _poll_once(self) -> None:
-        """One look at the mailbox: new mail's headers in one FETCH, the bodies of those to answer in another
-        (a hosted mailbox is tens of milliseconds away: round trips per poll, not per mail), then a task each."""
+        """One look at the mailbox: the unseen mails and the first FIRST_BYTES of each new one in one call (a
+        hosted mailbox is tens of milliseconds away: round trips per poll, not per mail), the rest of larger mails
+        to answer in another, then a task each."""
         self._look_again_soon = False
-        unseen = await self._imap(self.mailbox.unseen)
+        unseen, found = await self._imap(self.mailbox.look, frozenset(self._inflight), FIRST_BYTES)
         uids = [uid for uid in unseen if uid not in self._inflight]
         if any(self._inflight[uid].done() for uid in unseen if uid in self._inflight):
             self._look_again_soon = True  # given back just now (its task not yet forgotten): take it next time
         if not uids or self._stopping:
             return
-        heads = await self._imap(self.mailbox.headers, uids)
         jobs: list[_Job] = []
         settled: list[int] = []
         try:
             for uid in uids:
-                if uid not in heads:
+                if uid not in found:
                     self._look_again_soon = True  # gone, or not fetched: look again
                     continue
-                job = self._triage(uid, *heads[uid])
+                job = self._triage(uid, *found[uid])
                 if job is None:
                     settled.append(uid)
                 elif job.mail_id:
                     jobs.append(job)
                 else:
                     self._look_again_soon = True  # another process has it: taken again should it give it up
-            wanted = [job.uid for job in jobs if job.unsent is None and job.head.size <= self.max_bytes]
+            wanted = [job.uid for job in jobs
+                      if not job.whole and job.unsent is None and job.head.size <= self.max_bytes]
             bodies = await self._imap(self.mailbox.messages, wanted) if wanted else {}
         except BaseException:
             for job in jobs:
@@ -349,11 +382,16 @@ class MailService:
         if settled:
             await self._seen(*settled)
 
-    def _triage(self, uid: int, size: int, header: bytes) -> Optional[_Job]:
-        """From the header alone: None (mark it seen: malformed, answered before, automatic), a job without a
-        mail id (leave it: another process is answering it), or a job this process has claimed."""
+    def _triage(self, uid: int, size: int, first: bytes) -> Optional[_Job]:
+        """From the mail's first FIRST_BYTES: None (mark it seen: malformed, answered before, automatic), a job
+        without a mail id (leave it: another process is answering it), or a job this process has claimed."""
+        size = size or len(first)
+        header = _header_of(first)
         try:
-            head = read_mail(header, self.config.address, headers_only=True, size=size)
+            if len(first) >= size and size <= self.max_bytes:
+                head = read_mail(first, self.config.address, size=size)
+            else:
+                head = read_mail(header, self.config.address, headers_only=True, size=size)
         except Malformed as error:
             logger.warning("e-mail channel: mail %d is malformed (%s); marked seen, not answered", uid, error)
             return None
@@ -440,9 +478,8 @@ class MailService:
             self.store.answered(job.conversation, our_message_id("re", job.conversation, mail_id[:16], self.domain),
                                 None)
             return True
-        if head.size > self.max_bytes:
-            inbound = head
-        else:
+        inbound, conversation = head, job.conversation
+        if not job.whole and head.size <= self.max_bytes:
             if job.raw is None:
                 raise LookupError(f"mail {uid} could not be fetched")
             try:
@@ -450,13 +487,18 @@ class MailService:
             except Malformed as error:
                 logger.warning("e-mail channel: mail %d is malformed (%s); marked seen, not answered", uid, error)
                 return True
-        conversation = self.store.conversation_for(inbound)
         async with self._lock(conversation):
             thread = self.store.received(conversation, inbound)
-            turn_started = time.monotonic()
-            messages, before, after = await self._turn(conversation, inbound, thread)
-            logger.debug("e-mail channel: mail %d: turn %.0f ms", uid, (time.monotonic() - turn_started) * 1000)
+            envelope = self._open_envelope(inbound.sender)
+            try:
+                turn_started = time.monotonic()
+                messages, before, after = await self._turn(conversation, inbound, thread)
+                logger.debug("e-mail channel: mail %d: turn %.0f ms", uid, (time.monotonic() - turn_started) * 1000)
+            except BaseException:
+                self._abandon(envelope)
+                raise
             if not (messages or before or after):
+                self._abandon(envelope)
                 return True  # e.g. an agent has the conversation: they answer
             body, buttons = compose.render(messages, before, after)
             message_id = our_message_id("re", conversation, mail_id[:16], self.domain)
@@ -466,7 +508,7 @@ class MailService:
                 references=thread.references, automatic=True,
                 quoted=compose.quote(inbound.text, inbound.sender, inbound.date) if inbound.text else "")
             try:
-                await self._send(mail, inbound.sender)
+                await self._deliver(envelope, mail)
             except transport.MailError as error:
                 if transport.permanent(error):
                     logger.error("e-mail channel: SMTP refuses the answer to mail %d for good (%s); dropped", uid,
@@ -474,7 +516,7 @@ class MailService:
                     return True
                 logger.warning("e-mail channel: SMTP refused the answer to mail %d (%s); kept, sent at the next "
                                "poll", uid, error)
-                self.store.keep_unsent(conversation, mail_id, transport.wire_bytes(mail))
+                self.store.keep_unsent(conversation, mail_id, mail)
                 return False
             self.store.answered(conversation, message_id, buttons)
         return True

@@ -7,13 +7,14 @@ are listed as they are and the number typed is the title's own number.
 """
 from __future__ import annotations
 
+import email.policy
 import re
 import unicodedata
 from datetime import datetime, timezone
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime
-from typing import Any, Iterable, Optional
+from email.header import Header
+from email.mime.text import MIMEText
+from email.utils import format_datetime, formataddr
+from typing import Any, Iterable, Optional, Union
 
 from connectors.mail.parsing import reply_subject
 
@@ -86,17 +87,28 @@ def quote(text: str, sender: str, date: str) -> str:
     return f"在 {date or '您来信时'}，{sender} 写道：\n{lines}"
 
 
+# The mail is written with the email package's compat32 classes: the default policy's header objects parse and
+# fold every header again on output (about 1 ms a mail, a third of the channel's cost per turn on loopback).
+_WIRE = email.policy.compat32.clone(linesep="\r\n")
+
+
+def _header(text: str) -> Union[str, Header]:
+    """A header value as written: ASCII as it is, anything else as RFC 2047 encoded words (UTF-8)."""
+    return text if text.isascii() else Header(text, "utf-8")
+
+
 def build(*, service_address: str, to: str, subject: str, body: str, message_id: str, in_reply_to: str,
           references: Iterable[str], automatic: bool, from_agent: Optional[str] = None, quoted: str = ""
-          ) -> EmailMessage:
-    """One answer in the shopper's thread: Re: subject, In-Reply-To and References, from the service address;
-    `Auto-Submitted: auto-replied` unless a person (an agent) wrote it (RFC 3834)."""
-    mail = EmailMessage()
+          ) -> bytes:
+    """One answer in the shopper's thread, as it goes over SMTP (CRLF, long headers folded): Re: subject,
+    In-Reply-To and References, from the service address; `Auto-Submitted: auto-replied` unless a person (an
+    agent) wrote it (RFC 3834)."""
+    mail = MIMEText(f"{body}\n\n{FOOTER}\n" + (f"\n{quoted}\n" if quoted else ""), "plain", "utf-8")
     name = f"{AGENT_NAME} {from_agent}".strip() if from_agent is not None else BOT_NAME
-    local, _, domain = service_address.partition("@")
-    mail["From"] = Address(display_name=name, username=local, domain=domain)
-    mail["To"] = to
-    mail["Subject"] = reply_subject(subject)
+    mail["From"] = formataddr((name, service_address), charset="utf-8")
+    # compat32 takes Header objects (the email docs); typeshed's Message allows str only.
+    mail["To"] = _header(to)  # type: ignore[assignment]
+    mail["Subject"] = _header(reply_subject(subject))  # type: ignore[assignment]
     mail["Date"] = format_datetime(datetime.now(timezone.utc))
     mail["Message-ID"] = message_id
     if in_reply_to:
@@ -107,5 +119,4 @@ def build(*, service_address: str, to: str, subject: str, body: str, message_id:
     if automatic:
         mail["Auto-Submitted"] = "auto-replied"
         mail["X-Auto-Response-Suppress"] = "All"  # Exchange: no out-of-office answers to the bot's mails
-    mail.set_content(f"{body}\n\n{FOOTER}\n" + (f"\n{quoted}\n" if quoted else ""), charset="utf-8")
-    return mail
+    return mail.as_bytes(policy=_WIRE)

@@ -160,9 +160,8 @@ class ThreadStore:
             pipe.expire(cursor, self.retention_seconds)  # the cursor lives as long as the thread
         pipe.expire(key, self.retention_seconds)
         pipe.execute()
-        thread = self.get(conversation)
-        assert thread is not None
-        return thread
+        return Thread(conversation, fields["address"], fields.get("subject", existing.subject if existing else ""),
+                      fields["last_id"], references, existing.buttons if existing else ())
 
     def answered(self, conversation: str, message_id: str, buttons: Optional[list[tuple[str, str]]]) -> None:
         """We sent `message_id` in the thread: the next mail answers to it; `buttons` are the ones it offered

@@ -10,7 +10,6 @@ out object")."""
 from __future__ import annotations
 
 import contextlib
-import email.policy
 import imaplib
 import io
 import re
@@ -21,9 +20,8 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from functools import cache
-from typing import Optional, Union
+from typing import Collection, Optional, Union
 
 TLS_MODES = ("starttls", "ssl", "none")
 SMTP_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
@@ -97,18 +95,31 @@ class Sender:
                     pass
             _quietly_close(client)
 
-    def send(self, mail: Union[EmailMessage, bytes], sender: str, recipient: str) -> None:
-        """Hand one mail to the SMTP server (raises on refusal: the caller keeps it for later)."""
+    def open(self, sender: str, recipient: str) -> Envelope:
+        """Start a mail to `recipient` before it is written (raises on refusal, as `send` does)."""
         client = self._take(sender.rpartition("@")[2] or "localhost")
         try:
-            client.sendmail(sender, [recipient], wire_bytes(mail) if isinstance(mail, EmailMessage) else mail)
+            code, reply = client.mail(sender)
+            if code != 250:
+                raise smtplib.SMTPSenderRefused(code, reply, sender)
+            code, reply = client.rcpt(recipient)
+            if code not in (250, 251):
+                client.rset()
+                self._give_back(client)  # the connection is fine, the address is not
+                raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+            code, reply = client.docmd("DATA")
+            if code != 354:
+                raise smtplib.SMTPDataError(code, reply)
         except smtplib.SMTPRecipientsRefused:
-            self._give_back(client)  # the connection is fine, the address is not
             raise
         except BaseException:
             _quietly_close(client)
             raise
-        self._give_back(client)
+        return Envelope(self, client)
+
+    def send(self, mail: bytes, sender: str, recipient: str) -> None:
+        """Hand one mail (its wire bytes) to the SMTP server (raises on refusal: the caller keeps it for later)."""
+        self.open(sender, recipient).deliver(mail)
 
     def _give_back(self, client: smtplib.SMTP) -> None:
         with self._lock:
@@ -124,6 +135,40 @@ class Sender:
             _quietly_close(client)
 
 
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+class Envelope:
+    """A mail transaction whose MAIL FROM, RCPT TO and DATA the server has accepted, waiting for the mail: the
+    channel opens it while the bot's turn runs, so only the mail itself is on the shopper's wait. `deliver` or
+    `abandon` it once (a server waits minutes for the data, RFC 5321 4.5.3.2)."""
+
+    def __init__(self, sender: Sender, client: smtplib.SMTP) -> None:
+        self._sender = sender
+        self._client: Optional[smtplib.SMTP] = client
+
+    def deliver(self, mail: bytes) -> None:
+        """Send the mail and end the transaction (raises when the server does not take it)."""
+        client, self._client = self._client, None
+        assert client is not None, "an envelope is delivered once"
+        data = _LEADING_DOT.sub(b"..", mail)  # RFC 5321 4.5.2: a line's leading dot is doubled
+        try:
+            client.send(data + (b".\r\n" if data.endswith(b"\r\n") else b"\r\n.\r\n"))
+            code, reply = client.getreply()
+            if code != 250:
+                raise smtplib.SMTPDataError(code, reply)
+        except BaseException:
+            _quietly_close(client)
+            raise
+        self._sender._give_back(client)
+
+    def abandon(self) -> None:
+        """No mail after all: the connection goes (in the middle of DATA, a command would be taken as text)."""
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+
 def _quietly_close(client: smtplib.SMTP) -> None:
     try:
         client.quit()
@@ -131,7 +176,7 @@ def _quietly_close(client: smtplib.SMTP) -> None:
         client.close()
 
 
-def send(server: Server, mail: Union[EmailMessage, bytes], sender: str, recipient: str) -> None:
+def send(server: Server, mail: bytes, sender: str, recipient: str) -> None:
     """Hand one mail to the SMTP server on a connection of its own."""
     one = Sender(server, max_idle_connections=0)
     one.send(mail, sender, recipient)
@@ -149,11 +194,6 @@ def permanent(error: BaseException) -> bool:
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         return all(int(code) >= 500 for code, _ in error.recipients.values())
     return isinstance(error, smtplib.SMTPResponseException) and error.smtp_code >= 500
-
-
-def wire_bytes(mail: EmailMessage) -> bytes:
-    """The mail as it goes over SMTP (CRLF line ends, long headers folded)."""
-    return mail.as_bytes(policy=email.policy.SMTP)
 
 
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
@@ -258,19 +298,16 @@ class Mailbox:
             found[current[0]] = (current[1], current[2])
         return found
 
-    def headers(self, uids: list[int]) -> dict[int, tuple[int, bytes]]:
-        """{uid: (size in bytes, the header)} of these messages, without marking them seen."""
-        return self._fetch(uids, "RFC822.SIZE BODY.PEEK[HEADER]")
+    def look(self, skip: Collection[int], first_bytes: int) -> tuple[list[int], dict[int, tuple[int, bytes]]]:
+        """The unseen UIDs, and {uid: (size, its first `first_bytes` octets)} of those not in `skip`: most mails
+        whole, in two round trips and one call from the channel's loop."""
+        unseen = self.unseen()
+        return unseen, self._fetch([uid for uid in unseen if uid not in skip],
+                                   f"RFC822.SIZE BODY.PEEK[]<0.{first_bytes}>")
 
     def messages(self, uids: list[int]) -> dict[int, bytes]:
         """{uid: the whole message} of these messages, without marking them seen."""
         return {uid: body for uid, (_, body) in self._fetch(uids, "BODY.PEEK[]").items()}
-
-    def header(self, uid: int) -> tuple[int, bytes]:
-        found = self.headers([uid])
-        if uid not in found:
-            raise LookupError(f"message {uid} is gone")
-        return found[uid]
 
     def message(self, uid: int) -> bytes:
         found = self.messages([uid])

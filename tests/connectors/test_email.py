@@ -47,7 +47,7 @@ from tests.fakes.tls import make_certificates
 
 SERVICE = "service@shop.test"
 IMAP_USER, IMAP_PASSWORD = "service@shop.test", "imap-secret"
-MAX_MAIL_BYTES = 200_000
+MAX_MAIL_BYTES = 600_000  # above channel.FIRST_BYTES: a mail between the two is fetched in two steps
 
 
 # -- building mails ----------------------------------------------------------------------------------------------
@@ -233,14 +233,17 @@ def test_the_imap_stand_in_speaks_to_imaplib() -> None:
     with ImapStandIn(IMAP_USER, IMAP_PASSWORD) as imap:
         raw, _ = make_mail("a@example.com", "你好", "在吗")
         uid = imap.deliver(raw)
+        other = imap.deliver(make_mail("b@example.com", "你好", "在吗")[0])
         box = transport.Mailbox(transport.Server("127.0.0.1", imap.port, "none", IMAP_USER, IMAP_PASSWORD))
         try:
-            assert box.unseen() == [uid]
-            size, header = box.header(uid)
-            assert size == len(imap.mails[0].raw) and header.endswith(b"\r\n\r\n")
-            assert box.message(uid) == imap.mails[0].raw and not imap.is_seen(uid)  # PEEK leaves it unseen
+            assert box.unseen() == [uid, other]
+            first, second = (mail.raw for mail in imap.mails)
+            assert box.look((), len(first)) == ([uid, other], {uid: (len(first), first),
+                                                               other: (len(second), second[:len(first)])})
+            assert box.look({uid}, 100) == ([uid, other], {other: (len(second), second[:100])})
+            assert box.message(uid) == first and not imap.is_seen(uid)  # PEEK leaves it unseen
             box.mark_seen(uid)
-            assert imap.is_seen(uid) and box.unseen() == []
+            assert imap.is_seen(uid) and box.unseen() == [other]
         finally:
             box.close()
         bad = transport.Mailbox(transport.Server("127.0.0.1", imap.port, "none", IMAP_USER, "wrong"))
@@ -672,6 +675,10 @@ def test_an_attachment_is_acknowledged(mail: MailWorld) -> None:
     answer, _ = mail.ask(sender, "商品破损", "收到的杯子碎了，想退货",
                          attachments=(("破损照片.jpg", b"\xff\xd8\xff" + b"0" * 2000),))
     assert answer.text.startswith("已收到您的附件：破损照片.jpg。")
+    photo = b"\xff\xd8\xff" + bytes(range(256)) * 1000  # the mail is larger than what is fetched at first
+    assert channel.FIRST_BYTES < len(make_mail(sender, "x", "y", attachments=(("p.jpg", photo),))[0]) < MAX_MAIL_BYTES
+    large, _ = mail.ask(shopper(), "商品破损", "盒子压坏了，里面的杯子也碎了", attachments=(("大照片.jpg", photo),))
+    assert large.text.startswith("已收到您的附件：大照片.jpg。") and "杯子也碎了" in large.text  # quoted below
     only, _ = mail.ask(shopper(), "", "", attachments=(("发票.jpg", b"\xff\xd8\xff" + b"1" * 100),))
     assert "已收到您的附件：发票.jpg。" in only.text and "说明" in only.text
 

@@ -3,8 +3,8 @@
 `ImapStandIn` is a small asyncio IMAP4rev1 server (RFC 3501) speaking the subset
 a mail client such as Python's imaplib uses to read a mailbox: CAPABILITY, NOOP,
 LOGIN, SELECT/EXAMINE, SEARCH and UID SEARCH (ALL, UNSEEN, SEEN), FETCH and UID
-FETCH (UID, FLAGS, RFC822.SIZE, RFC822, RFC822.HEADER, BODY[], BODY[HEADER] and
-their BODY.PEEK forms; the non-PEEK forms set \\Seen as a real server does),
+FETCH (UID, FLAGS, RFC822.SIZE, RFC822, RFC822.HEADER, BODY[], BODY[]<start.count>, BODY[HEADER]
+and their BODY.PEEK forms; the non-PEEK forms set \\Seen as a real server does),
 STORE and UID STORE (+FLAGS, -FLAGS, FLAGS, .SILENT), CLOSE, LOGOUT and IDLE
 (RFC 2177: "+ idling", then "* N EXISTS" pushed as soon as a mail is delivered,
 "<tag> OK IDLE terminated" after DONE). Like a real server it also announces new
@@ -380,7 +380,7 @@ class ImapStandIn(LoopThreadServer):
         return [f"* SEARCH{' ' if found else ''}{' '.join(found)}\r\n".encode()]
 
     def _fetch(self, sequence_set: str, items_text: str, by_uid: bool, state: dict[str, Any]) -> list[bytes]:
-        items = [i.upper() for i in re.findall(r"BODY(?:\.PEEK)?\[[^\]]*\]|[^\s()]+", items_text)]
+        items = [i.upper() for i in re.findall(r"BODY(?:\.PEEK)?\[[^\]]*\](?:<\d+\.\d+>)?|[^\s()]+", items_text)]
         if not items:
             raise ValueError("no FETCH items")
         macros = {"ALL": ["FLAGS", "INTERNALDATE", "RFC822.SIZE"], "FAST": ["FLAGS", "INTERNALDATE", "RFC822.SIZE"]}
@@ -400,6 +400,11 @@ class ImapStandIn(LoopThreadServer):
                     parts.append(f"RFC822.SIZE {len(mail.raw)}".encode())
                 elif item == "INTERNALDATE":
                     parts.append(b'INTERNALDATE "01-Jan-2025 09:00:00 +0800"')
+                elif (partial := re.fullmatch(r"BODY(\.PEEK)?\[\]<(\d+)\.(\d+)>", item)) is not None:
+                    start, count = int(partial.group(2)), int(partial.group(3))
+                    part = mail.raw[start:start + count]  # RFC 3501 6.4.5: "BODY[]<start>", the octets there
+                    parts.append(f"BODY[]<{start}> {{{len(part)}}}\r\n".encode() + part)
+                    sets_seen |= partial.group(1) is None
                 elif item in ("RFC822", "BODY[]", "BODY.PEEK[]"):
                     name = "RFC822" if item == "RFC822" else "BODY[]"
                     parts.append(f"{name} {{{len(mail.raw)}}}\r\n".encode() + mail.raw)
