@@ -93,6 +93,7 @@ PROMISE_ON_DUTY = "人工客服会直接回复这封邮件，最迟在下一个�
 PROMISE_OFF_DUTY = "现在是非工作时间，人工客服将于{when}上班后回复这封邮件。"
 
 T = TypeVar("T")
+Looked = tuple[list[int], dict[int, tuple[int, bytes]]]  # transport.Mailbox.look: the unseen UIDs, new mails' starts
 
 
 def mail_promise(hours: str = "calendar", at: Optional[datetime] = None) -> str:
@@ -295,16 +296,18 @@ class MailService:
         await self._agent_ready()
         failures = 0
         quick_retry_at = -60.0
+        looked: Optional[Looked] = None
         while not self._stopping:
             try:
-                await self._poll_once()
+                await self._poll_once(looked)
                 if failures:
                     logger.info("e-mail channel: mailbox reachable again")
                     failures = 0
-                await self._wait_for_mail()
+                looked = await self._wait_for_mail()
             except asyncio.CancelledError:
                 raise
             except (*transport.MailError, imaplib.IMAP4.abort, EOFError) as error:
+                looked = None
                 failures += 1
                 if failures == 1 or failures % 20 == 0:
                     logger.warning("e-mail channel: mailbox %s:%d unavailable (%s); retrying",
@@ -318,17 +321,19 @@ class MailService:
                     continue
                 await asyncio.sleep(min(60.0, self.config.poll_seconds * 2 ** min(failures, 10)))
 
-    async def _wait_for_mail(self) -> None:
+    async def _wait_for_mail(self) -> Optional[Looked]:
         """Until the next look at the mailbox: in IDLE until the server announces a mail (IDLE_SECONDS at most,
-        MAIL_POLL_SECONDS while unseen mail is left for later); MAIL_POLL_SECONDS where there is no IDLE. An
-        IDLE ended for the connection's sake (marking mail seen) is taken up again for the time left."""
+        MAIL_POLL_SECONDS while unseen mail is left for later), then the look itself (see `_idle_then_look`);
+        MAIL_POLL_SECONDS where there is no IDLE. An IDLE ended for the connection's sake (marking mail seen)
+        is taken up again for the time left."""
         loop = asyncio.get_running_loop()
         started = loop.time()
         while not self._stopping:
             limit = self.config.poll_seconds if self._look_again_soon else IDLE_SECONDS
             self._idling = True
             try:
-                outcome = await self._imap(self.mailbox.idle, max(0.0, started + limit - loop.time()))
+                outcome, looked = await self._imap(self._idle_then_look, max(0.0, started + limit - loop.time()),
+                                                   frozenset(self._inflight))
             finally:
                 self._idling = False
             if outcome == transport.NO_IDLE:
@@ -338,16 +343,28 @@ class MailService:
                                 "refused IDLE" if self.mailbox.idle_refused else "has no IDLE",
                                 self.config.poll_seconds)
                 await asyncio.sleep(max(0.0, started + self.config.poll_seconds - loop.time()))
-                return
+                return None
             if outcome in (transport.NEW_MAIL, transport.TIME_UP):
-                return
+                return looked
+        return None
 
-    async def _poll_once(self) -> None:
-        """One look at the mailbox: the unseen mails and the first FIRST_BYTES of each new one in one call (a
-        hosted mailbox is tens of milliseconds away: round trips per poll, not per mail), the rest of larger mails
-        to answer in another, then a task each."""
+    def _idle_then_look(self, seconds: float, skip: frozenset[int]) -> tuple[str, Optional[Looked]]:
+        """In the mailbox thread: IDLE, and when the server announces mail, the look at once (a trip back to the
+        busy event loop in between costs a shopper's wait). `skip` (the mails being answered) is from before
+        the IDLE: a mail given back meanwhile is left out of this look and taken at the next."""
+        outcome = self.mailbox.idle(seconds)
+        if outcome != transport.NEW_MAIL or self._stopping:
+            return outcome, None
+        return outcome, self.mailbox.look(skip, FIRST_BYTES)
+
+    async def _poll_once(self, looked: Optional[Looked] = None) -> None:
+        """One look at the mailbox (`looked`: the one just taken): the unseen mails and the first FIRST_BYTES of
+        each new one in one call (a hosted mailbox is tens of milliseconds away: round trips per poll, not per
+        mail), the rest of larger mails to answer in another, then a task each."""
         self._look_again_soon = False
-        unseen, found = await self._imap(self.mailbox.look, frozenset(self._inflight), FIRST_BYTES)
+        if looked is None:
+            looked = await self._imap(self.mailbox.look, frozenset(self._inflight), FIRST_BYTES)
+        unseen, found = looked
         uids = [uid for uid in unseen if uid not in self._inflight]
         if any(self._inflight[uid].done() for uid in unseen if uid in self._inflight):
             self._look_again_soon = True  # given back just now (its task not yet forgotten): take it next time
@@ -396,17 +413,16 @@ class MailService:
             logger.warning("e-mail channel: mail %d is malformed (%s); marked seen, not answered", uid, error)
             return None
         mail_id = mail_identity(head, header)
-        claim = self.store.claim(mail_id)
-        if claim == "busy":
+        claim = self.store.claim(mail_id, head)
+        if claim.state == "busy":
             return _Job(uid, head, "")
-        if claim == "done":
+        if claim.state == "done":
             return None
         if head.automatic:
             logger.info("e-mail channel: mail %d not answered: %s", uid, head.automatic)
             self.store.finish(mail_id)
             return None
-        conversation = self.store.conversation_for(head)
-        return _Job(uid, head, mail_id, unsent=self.store.unsent(conversation, mail_id), conversation=conversation)
+        return _Job(uid, head, mail_id, unsent=claim.unsent, conversation=claim.conversation)
 
     def _forget_task(self, task: asyncio.Task) -> None:
         for uid, running in list(self._inflight.items()):

@@ -97,6 +97,19 @@ class Thread:
     buttons: tuple[tuple[str, str], ...]  # (what the shopper types, payload) offered last
 
 
+@dataclass(frozen=True)
+class Claim:
+    """What `ThreadStore.claim` found."""
+
+    state: str  # "mine" (answer it now), "done" (answered before: mark it seen), "busy" (another process has it)
+    conversation: str = ""  # with "mine"
+    unsent: Optional[bytes] = None  # with "mine": an answer made earlier that SMTP refused
+
+
+def _bytes(value: object) -> Optional[bytes]:
+    return value if isinstance(value, bytes) else (value.encode() if isinstance(value, str) else None)
+
+
 def _text(value: object) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value or "")
 
@@ -110,16 +123,36 @@ class ThreadStore:
         self.domain = domain
 
     # -- conversations ---------------------------------------------------------------------------------------
-    def conversation_for(self, inbound: Inbound) -> str:
+    def claim(self, mail_id: str, inbound: Inbound) -> Claim:
+        """Take a received mail to answer, and find its conversation, in one round trip (it is on every
+        shopper's wait). A mail answering one of our mails continues that conversation when it comes from the
+        thread's address; otherwise (someone else answering in the thread, state expired, no mail of ours
+        answered) the thread's root decides."""
+        ours = self._named_conversation(inbound)
+        root = self._by_root(inbound)
+        field = f"unsent:{mail_id}"
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(inbound_key(mail_id), "working", nx=True, ex=WORKING_SECONDS)
+        pipe.get(inbound_key(mail_id))
+        pipe.hget(thread_key(root), field)
+        if ours is not None:
+            pipe.hmget(thread_key(ours), "address", field)
+        taken, state, root_unsent, *named = pipe.execute()
+        if not taken:
+            return Claim("done" if _text(state) == "done" else "busy")
+        if named and _text(named[0][0]) == inbound.sender:
+            assert ours is not None
+            return Claim("mine", ours, _bytes(named[0][1]))
+        return Claim("mine", root, _bytes(root_unsent))
+
+    def _named_conversation(self, inbound: Inbound) -> Optional[str]:
+        """The conversation in the first of our Message-IDs the mail answers (In-Reply-To, then References from
+        the newest), if any."""
         for message_id in (*inbound.in_reply_to, *reversed(inbound.references)):
             conversation = conversation_in_id(message_id, self.domain)
-            if conversation is None:
-                continue
-            thread = self.get(conversation)
-            if thread is not None and thread.address == inbound.sender:
+            if conversation is not None:
                 return conversation
-            break  # someone else answering in the thread, or state expired: the root decides
-        return self._by_root(inbound)
+        return None
 
     @staticmethod
     def _by_root(inbound: Inbound) -> str:
@@ -129,7 +162,11 @@ class ThreadStore:
         return conversation_of_root(inbound.sender, root)
 
     def get(self, conversation: str) -> Optional[Thread]:
-        raw = {_text(k): _text(v) for k, v in self.redis.hgetall(thread_key(conversation)).items()}
+        return self._thread(conversation, self.redis.hgetall(thread_key(conversation)))
+
+    @staticmethod
+    def _thread(conversation: str, stored: dict) -> Optional[Thread]:
+        raw = {_text(k): _text(v) for k, v in stored.items()}
         if not raw.get("address"):
             return None
         try:
@@ -144,7 +181,11 @@ class ThreadStore:
 
         A new thread starts delivering the outbox from its current end: older messages were never for this thread."""
         key = thread_key(conversation)
-        existing = self.get(conversation)
+        reading = self.redis.pipeline(transaction=False)  # one round trip: this is on the shopper's wait
+        reading.hgetall(key)
+        reading.xrevrange(handoff_keys.outbox(conversation), count=1)
+        stored, newest = reading.execute()
+        existing = self._thread(conversation, stored)
         references = chain(inbound.references, inbound.message_id)
         fields = {"address": inbound.sender, "last_id": inbound.message_id or (existing.last_id if existing else ""),
                   "refs": " ".join(references)}
@@ -154,7 +195,6 @@ class ThreadStore:
         pipe.hset(key, mapping=fields)
         cursor = cursor_key(CHANNEL, conversation)
         if existing is None:
-            newest = self.redis.xrevrange(handoff_keys.outbox(conversation), count=1)
             pipe.set(cursor, _text(newest[0][0]) if newest else "0", nx=True, ex=self.retention_seconds)
         else:
             pipe.expire(cursor, self.retention_seconds)  # the cursor lives as long as the thread
@@ -183,12 +223,6 @@ class ThreadStore:
         return _text(value) if value is not None else None
 
     # -- received mails: answered once --------------------------------------------------------------------------
-    def claim(self, mail_id: str) -> str:
-        """"mine" (answer it now), "done" (answered before: just mark it seen) or "busy" (another process has it)."""
-        if self.redis.set(inbound_key(mail_id), "working", nx=True, ex=WORKING_SECONDS):
-            return "mine"
-        return "done" if _text(self.redis.get(inbound_key(mail_id))) == "done" else "busy"
-
     def release(self, mail_id: str) -> None:
         """Give a mail back (not answered): the next poll takes it again."""
         self.redis.delete(inbound_key(mail_id))
@@ -204,10 +238,6 @@ class ThreadStore:
         pipe.hset(thread_key(conversation), f"unsent:{mail_id}", mail)
         pipe.expire(thread_key(conversation), self.retention_seconds)
         pipe.execute()
-
-    def unsent(self, conversation: str, mail_id: str) -> Optional[bytes]:
-        value = self.redis.hget(thread_key(conversation), f"unsent:{mail_id}")
-        return value if isinstance(value, bytes) else (value.encode() if isinstance(value, str) else None)
 
     def sent(self, conversation: str, mail_id: str) -> None:
         self.redis.hdel(thread_key(conversation), f"unsent:{mail_id}")

@@ -99,17 +99,19 @@ class Sender:
         """Start a mail to `recipient` before it is written (raises on refusal, as `send` does)."""
         client = self._take(sender.rpartition("@")[2] or "localhost")
         try:
-            code, reply = client.mail(sender)
-            if code != 250:
-                raise smtplib.SMTPSenderRefused(code, reply, sender)
-            code, reply = client.rcpt(recipient)
-            if code not in (250, 251):
+            (mail_code, mail_reply), (rcpt_code, rcpt_reply), (data_code, data_reply) = _begin(client, sender,
+                                                                                              recipient)
+            if data_code == 354 and (mail_code != 250 or rcpt_code not in (250, 251)):
+                # A server taking DATA with no one to send to: the connection is in the middle of a mail.
+                raise smtplib.SMTPDataError(data_code, b"DATA accepted after a refusal: " + data_reply)
+            if mail_code != 250:
+                raise smtplib.SMTPSenderRefused(mail_code, mail_reply, sender)
+            if rcpt_code not in (250, 251):
                 client.rset()
                 self._give_back(client)  # the connection is fine, the address is not
-                raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
-            code, reply = client.docmd("DATA")
-            if code != 354:
-                raise smtplib.SMTPDataError(code, reply)
+                raise smtplib.SMTPRecipientsRefused({recipient: (rcpt_code, rcpt_reply)})
+            if data_code != 354:
+                raise smtplib.SMTPDataError(data_code, data_reply)
         except smtplib.SMTPRecipientsRefused:
             raise
         except BaseException:
@@ -133,6 +135,25 @@ class Sender:
             idle, self._idle = self._idle, []
         for client, _ in idle:
             _quietly_close(client)
+
+
+_NOT_SENT = (503, b"not sent: an earlier command was refused")
+
+
+def _begin(client: smtplib.SMTP, sender: str, recipient: str) -> list[tuple[int, bytes]]:
+    """The replies to MAIL FROM, RCPT TO and DATA: sent in one write where the server offers PIPELINING (RFC 2920:
+    one round trip instead of three; a hosted server is tens of milliseconds away), else one at a time, stopping
+    at the first refusal."""
+    commands = [f"MAIL FROM:{smtplib.quoteaddr(sender)}", f"RCPT TO:{smtplib.quoteaddr(recipient)}", "DATA"]
+    if client.has_extn("pipelining"):
+        client.send("".join(f"{command}\r\n" for command in commands))
+        return [client.getreply() for _ in commands]
+    replies: list[tuple[int, bytes]] = []
+    for command, accepted in zip(commands, ((250,), (250, 251), (354,))):
+        replies.append(client.docmd(command))
+        if replies[-1][0] not in accepted:
+            break
+    return replies + [_NOT_SENT] * (len(commands) - len(replies))
 
 
 _LEADING_DOT = re.compile(rb"(?m)^\.")

@@ -10,6 +10,7 @@ import imaplib
 import json
 import os
 import signal
+import smtplib
 import subprocess
 import threading
 import time
@@ -341,6 +342,27 @@ def test_over_tls_imap_idles_and_smtp_sends_with_the_configured_ca(tmp_path: Pat
                     transport.send(transport.Server("localhost", smtp.port, "none"), mail, "service@shop.test",
                                    "c@example.com")
             assert [m.to for m in smtp.mails] == [["a@example.com"]]
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_an_answer_s_smtp_envelope_is_opened_before_the_mail_is_written(pipelining: bool) -> None:
+    """Sender.open: MAIL FROM, RCPT TO and DATA (pipelined where the server offers it) before the mail exists;
+    an abandoned envelope sends nothing, a refused recipient leaves the connection usable, leading dots survive."""
+    raw = b"From: service@shop.test\r\nSubject: dots\r\n\r\n.a line starting with a dot\r\n..two\r\n.\r\nend\r\n"
+    with SmtpSink(pipelining=pipelining) as smtp:
+        sender = transport.Sender(transport.Server("127.0.0.1", smtp.port, "none"))
+        try:
+            sender.open(SERVICE, "a@example.com").abandon()
+            sender.open(SERVICE, "b@example.com").deliver(raw)
+            smtp.unknown_recipients.add("nobody@example.com")
+            with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+                sender.open(SERVICE, "nobody@example.com")
+            assert transport.permanent(refused.value)
+            sender.send(raw, SERVICE, "c@example.com")  # on the connection the refusal gave back
+            assert [m.to for m in smtp.wait_for(lambda m: True, count=2)] == [["b@example.com"], ["c@example.com"]]
+            assert smtp.mails[0].raw == raw and len(sender._idle) == 1
+        finally:
+            sender.close()
 
 
 def test_a_missing_ca_file_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

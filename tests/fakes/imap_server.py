@@ -466,6 +466,22 @@ class _Recorder:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
 
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str,  # noqa: N802
+                          responses: list[str]) -> list[str]:
+        """aiosmtpd reads commands one line at a time from a buffered stream, so pipelined commands (RFC 2920)
+        work; it only does not say so."""
+        session.host_name = hostname
+        if self.sink.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,  # noqa: N802
+                          rcpt_options: list[str]) -> str:
+        if address.lower() in self.sink.unknown_recipients:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 - aiosmtpd
         arrived = time.monotonic()  # before this stand-in's own parsing, which is no part of the sender's time
         if self.sink.refuse:
@@ -492,14 +508,16 @@ class SmtpSink:
     """An SMTP server (aiosmtpd) on 127.0.0.1 that keeps every mail it accepts; see the module docstring."""
 
     def __init__(self, host: str = "127.0.0.1", tls: Optional[ssl.SSLContext] = None,
-                 tls_mode: str = "starttls") -> None:
+                 tls_mode: str = "starttls", pipelining: bool = True) -> None:
         """`tls` with `tls_mode` "starttls" (STARTTLS offered and required before mail, as on port 587) or "ssl"
-        (implicit TLS, as on port 465)."""
+        (implicit TLS, as on port 465); `pipelining`: PIPELINING in the EHLO answer, as real servers have it."""
         self.host = host
+        self.pipelining = pipelining
         self.port = _free_port(host)
         self.mails: list[SentMail] = []
         self.replies: dict[str, list[SentMail]] = {}  # by In-Reply-To
         self.refuse = False
+        self.unknown_recipients: set[str] = set()  # RCPT TO these is refused for good (550)
         self.changed = threading.Condition()
         tls_options: dict[str, Any] = {} if tls is None else {"ssl_context": tls} if tls_mode == "ssl" else {
             "tls_context": tls, "require_starttls": True}
