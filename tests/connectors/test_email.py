@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import email
+import email.policy
 import imaplib
 import json
 import os
@@ -19,7 +21,7 @@ import urllib.request
 import uuid
 from datetime import datetime, timezone
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime, make_msgid, parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterator, Optional
 
@@ -141,6 +143,19 @@ def test_gbk_mail_and_subject_only_mail_are_read() -> None:
     assert read_mail(raw, SERVICE).text == "请问这个有货吗（喆镕）"
 
 
+def test_utf8_headers_and_folded_threading_headers_are_read() -> None:
+    """RFC 6532 mail (UTF-8 in the header itself) and ids folded over lines, as some clients write them."""
+    raw = ("From: 王五 <Wang@Example.cn>\r\nSubject: 退货\r\nMessage-ID:\r\n <3@example.cn>\r\n"
+           "In-Reply-To: <re.a.1@shop.test>\r\nReferences: <1@example.cn>\r\n\t<re.a.1@shop.test>\r\n"
+           "Date: Sat, 1 Mar 2025\r\n 10:00:00 +0800\r\n"
+           "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n怎么退货").encode()
+    inbound = read_mail(raw, SERVICE)
+    assert (inbound.sender, inbound.subject, inbound.text) == ("wang@example.cn", "退货", "怎么退货")
+    assert inbound.message_id == "<3@example.cn>" and inbound.in_reply_to == ("<re.a.1@shop.test>",)
+    assert inbound.references == ("<1@example.cn>", "<re.a.1@shop.test>")
+    assert inbound.date == "Sat, 1 Mar 2025 10:00:00 +0800"
+
+
 @pytest.mark.parametrize("headers,sender", [
     ({"Auto-Submitted": "auto-replied"}, "a@example.com"),
     ({"Auto-Submitted": "auto-generated; type=vacation"}, "a@example.com"),
@@ -197,6 +212,28 @@ def test_buttons_become_a_numbered_list_and_a_number_chooses() -> None:
     body, buttons = compose.render(rating)
     assert "- 5 分" in body and compose.choice_of("5", buttons) == '/rate{"score": 5}'
     assert compose.choice_of("4分", buttons) == '/rate{"score": 4}'
+
+
+def test_an_answer_is_a_well_formed_mail_the_email_package_reads_back() -> None:
+    refs = [f"<{n}.{'x' * 30}@example.com>" for n in range(20)]
+    subject = "关于订单 20250301 的退货问题，" * 4
+    raw = compose.build(service_address=SERVICE, to="a@example.com", subject=subject, body="您好\n.点开头的一行",
+                        message_id="<re.abc.1@shop.test>", in_reply_to=refs[-1], references=refs, automatic=False,
+                        from_agent="小李", quoted="在 昨天，a@example.com 写道：\n> 在吗")
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert b"\n" not in raw.replace(b"\r\n", b"") and all(len(line) <= 78 for line in head.split(b"\r\n"))
+    mail = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(mail, EmailMessage) and not mail.defects
+    assert mail["Subject"] == f"Re: {subject}" and str(mail["From"]) == f"小店人工客服 小李 <{SERVICE}>"
+    assert mail["To"] == "a@example.com" and mail["Message-ID"] == "<re.abc.1@shop.test>"
+    assert mail["In-Reply-To"] == refs[-1] and mail["References"].split() == refs
+    assert mail["Auto-Submitted"] is None and parsedate_to_datetime(mail["Date"]).tzinfo is not None
+    text = mail.get_body(preferencelist=("plain",)).get_content()
+    assert text.startswith("您好\n.点开头的一行\n\n") and compose.FOOTER in text and text.endswith("> 在吗\n")
+    bot = email.message_from_bytes(compose.build(service_address=SERVICE, to="a@example.com", subject="hi", body="x",
+                                                 message_id="<m@shop.test>", in_reply_to="", references=[],
+                                                 automatic=True), policy=email.policy.default)
+    assert bot["Subject"] == "Re: hi" and bot["Auto-Submitted"] == "auto-replied" and bot["References"] is None
 
 
 def test_conversation_ids_are_stable_per_sender_and_thread() -> None:
