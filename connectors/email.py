@@ -349,13 +349,11 @@ class MailService:
         return None
 
     def _idle_then_look(self, seconds: float, skip: frozenset[int]) -> tuple[str, Optional[Looked]]:
-        """In the mailbox thread: IDLE, and when the server announces mail, the look at once (a trip back to the
-        busy event loop in between costs a shopper's wait). `skip` (the mails being answered) is from before
-        the IDLE: a mail given back meanwhile is left out of this look and taken at the next."""
-        outcome = self.mailbox.idle(seconds)
-        if outcome != transport.NEW_MAIL or self._stopping:
-            return outcome, None
-        return outcome, self.mailbox.look(skip, FIRST_BYTES)
+        """In the mailbox thread: IDLE, and when the server announces mail, the look at once, behind the IDLE's
+        DONE (a trip back to the busy event loop in between, or waiting for the server to confirm the DONE, costs
+        a shopper's wait). `skip` (the mails being answered) is from before the IDLE: a mail given back meanwhile
+        is left out of this look and taken at the next."""
+        return self.mailbox.idle_then(seconds, lambda: self.mailbox.look(skip, FIRST_BYTES))
 
     async def _poll_once(self, looked: Optional[Looked] = None) -> None:
         """One look at the mailbox (`looked`: the one just taken): the unseen mails and the first FIRST_BYTES of

@@ -313,8 +313,17 @@ def test_idle_on_imaplib_s_connection() -> None:
             assert box.idle(20) == transport.NEW_MAIL and box.unseen() == [2]
             assert [c.split()[1] for c in imap.commands if c.split()[1:2] == ["IDLE"]] == ["IDLE"] * 3
             assert sum(c == "DONE" for c in imap.commands) == 3
+            # The look sent right behind DONE: imaplib takes the IDLE's completion on its way to the look's answers.
+            threading.Timer(0.3, imap.deliver, (raw,)).start()
+            outcome, looked = box.idle_then(20, lambda: box.look({2}, 50))
+            assert outcome == transport.NEW_MAIL and looked == ([2, 3], {3: (len(imap.mails[2].raw),
+                                                                              imap.mails[2].raw[:50])})
+            assert box.idle(0.3) == transport.TIME_UP and box.unseen() == [2, 3]  # the connection works on
+            assert not box.client or not box.client.tagged_commands  # every tag accounted for
+            assert [c if c == "DONE" else " ".join(c.split()[1:3]) for c in imap.commands[-7:]] == [
+                "IDLE", "DONE", "UID SEARCH", "UID FETCH", "IDLE", "DONE", "UID SEARCH"]
             imap.refuse_idle = True  # listed, but refused: NO_IDLE, and the connection still works
-            assert box.idle(20) == transport.NO_IDLE and box.idle_refused and box.unseen() == [2]
+            assert box.idle(20) == transport.NO_IDLE and box.idle_refused and box.unseen() == [2, 3]
         finally:
             box.close()
     with ImapStandIn(IMAP_USER, IMAP_PASSWORD, idle=False) as imap:
