@@ -8,7 +8,9 @@ IDLE_SECONDS, under the 29 minutes servers allow); elsewhere, or when the server
 refuses IDLE, the mailbox is polled every `MAIL_POLL_SECONDS`. Either way a
 broken connection is reopened at once (then with growing pauses), and the
 UNSEEN search after it finds whatever arrived meanwhile.
-Each unseen mail is read with `BODY.PEEK` (it stays unseen), answered, and only
+Each unseen mail is read with `BODY.PEEK` (it stays unseen; its first FIRST_BYTES
+come with the UNSEEN search, sent right behind the IDLE's DONE, a larger mail's rest
+in a second FETCH), answered, and only
 then marked `\\Seen` (the IDLE is ended for that STORE and started again): a mail
 the bot could not answer (Rasa or SMTP down, a restart) is taken again at the next
 look, which comes after MAIL_POLL_SECONDS while such a mail (or one another
@@ -22,6 +24,8 @@ and rate-limited like the web chat (per conversation, and per sender address),
 and handed to Rasa through the hand-off's gate (connectors.deliver). The turn's
 messages go back as one mail (connectors.mail.compose): "Re:" subject,
 In-Reply-To/References, From the service address, `Auto-Submitted: auto-replied`.
+Its SMTP transaction (MAIL FROM, RCPT TO, DATA: pipelined where the server offers
+PIPELINING) is opened while the turn runs, so only the mail itself follows the turn.
 Buttons are a numbered list; a reply of just the number chooses the button.
 
 Never answered: auto-replies and bounces (Auto-Submitted, Precedence bulk/junk/list,
@@ -502,11 +506,11 @@ class MailService:
                 logger.warning("e-mail channel: mail %d is malformed (%s); marked seen, not answered", uid, error)
                 return True
         async with self._lock(conversation):
-            thread = self.store.received(conversation, inbound)
+            thread, agent = self.store.received(conversation, inbound)
             envelope = self._open_envelope(inbound.sender)
             try:
                 turn_started = time.monotonic()
-                messages, before, after = await self._turn(conversation, inbound, thread)
+                messages, before, after = await self._turn(conversation, inbound, thread, agent)
                 logger.debug("e-mail channel: mail %d: turn %.0f ms", uid, (time.monotonic() - turn_started) * 1000)
             except BaseException:
                 self._abandon(envelope)
@@ -539,9 +543,10 @@ class MailService:
         value = self.redis.get(handoff_keys.owner(conversation))
         return value if isinstance(value, bytes) else None
 
-    async def _turn(self, conversation: str, inbound: Inbound, thread: Thread
+    async def _turn(self, conversation: str, inbound: Inbound, thread: Thread, agent: Optional[str]
                     ) -> tuple[list[dict[str, Any]], list[str], list[str]]:
-        """(the bot's messages, lines before them, lines after them) for one mail."""
+        """(the bot's messages, lines before them, lines after them) for one mail; `agent`: who had the
+        conversation as it arrived."""
         if inbound.headers_only:
             return [{"text": OVERSIZED_REPLY.format(size=_megabytes(inbound.size),
                                                     limit=_megabytes(self.max_bytes))}], [], []
@@ -558,14 +563,13 @@ class MailService:
         if not rate_limiter().allow_message(conversation, ip=client):
             return [{"text": SLOW_DOWN_REPLY}], before, []
         collector = CollectingOutputChannel()
-        owner_before = self._owner(conversation)
         metadata: dict[str, Any] = {CLIENT_KEY: client}
         if inbound.attachments:
             metadata["attachments"] = list(inbound.attachments[:10])
         await deliver(self.on_new_message,
                       UserMessage(screened.text, collector, conversation, input_channel=CHANNEL, metadata=metadata),
                       self.app)
-        after = [mail_promise(self.handoff_hours)] if owner_before is None and self._owner(conversation) else []
+        after = [mail_promise(self.handoff_hours)] if agent is None and self._owner(conversation) else []
         return list(collector.messages), before, after
 
     # -- outbound: agents' messages and queue updates (bot.handoff.courier) ------------------------------------

@@ -97,6 +97,25 @@ class Thread:
     buttons: tuple[tuple[str, str], ...]  # (what the shopper types, payload) offered last
 
 
+# ThreadStore.received. KEYS: the thread, the courier's cursor, the outbox, the owner; ARGV: the sender, the mail's
+# Message-ID ("" when it has none), the References to answer with, the subject, the retention in seconds.
+_RECEIVED = """
+local new = redis.call('HEXISTS', KEYS[1], 'address') == 0
+redis.call('HSET', KEYS[1], 'address', ARGV[1], 'refs', ARGV[3])
+if ARGV[2] ~= '' or new then redis.call('HSET', KEYS[1], 'last_id', ARGV[2]) end
+local subject = redis.call('HGET', KEYS[1], 'subject')
+if not subject or subject == '' then redis.call('HSET', KEYS[1], 'subject', ARGV[4]) end
+if new then
+  local newest = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
+  redis.call('SET', KEYS[2], newest[1] and newest[1][1] or '0', 'NX', 'EX', ARGV[5])
+else
+  redis.call('EXPIRE', KEYS[2], ARGV[5])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return {redis.call('HGETALL', KEYS[1]), redis.call('GET', KEYS[4])}
+"""
+
+
 @dataclass(frozen=True)
 class Claim:
     """What `ThreadStore.claim` found."""
@@ -121,6 +140,7 @@ class ThreadStore:
         self.redis = client
         self.retention_seconds = retention_seconds
         self.domain = domain
+        self._received = client.register_script(_RECEIVED)
 
     # -- conversations ---------------------------------------------------------------------------------------
     def claim(self, mail_id: str, inbound: Inbound) -> Claim:
@@ -176,32 +196,20 @@ class ThreadStore:
         return Thread(conversation, raw["address"], raw.get("subject", ""), raw.get("last_id", ""),
                       tuple(raw.get("refs", "").split()), buttons)
 
-    def received(self, conversation: str, inbound: Inbound) -> Thread:
-        """Record a shopper's mail in its thread (before the turn, so an agent's message meanwhile can be threaded).
+    def received(self, conversation: str, inbound: Inbound) -> tuple[Thread, Optional[str]]:
+        """Record a shopper's mail in its thread (before the turn, so an agent's message meanwhile can be threaded),
+        in one round trip (it is on the shopper's wait): the thread as it is now, and the agent who has the
+        conversation (None: the bot answers).
 
         A new thread starts delivering the outbox from its current end: older messages were never for this thread."""
-        key = thread_key(conversation)
-        reading = self.redis.pipeline(transaction=False)  # one round trip: this is on the shopper's wait
-        reading.hgetall(key)
-        reading.xrevrange(handoff_keys.outbox(conversation), count=1)
-        stored, newest = reading.execute()
-        existing = self._thread(conversation, stored)
-        references = chain(inbound.references, inbound.message_id)
-        fields = {"address": inbound.sender, "last_id": inbound.message_id or (existing.last_id if existing else ""),
-                  "refs": " ".join(references)}
-        if existing is None or not existing.subject:
-            fields["subject"] = inbound.subject[:300]
-        pipe = self.redis.pipeline()
-        pipe.hset(key, mapping=fields)
-        cursor = cursor_key(CHANNEL, conversation)
-        if existing is None:
-            pipe.set(cursor, _text(newest[0][0]) if newest else "0", nx=True, ex=self.retention_seconds)
-        else:
-            pipe.expire(cursor, self.retention_seconds)  # the cursor lives as long as the thread
-        pipe.expire(key, self.retention_seconds)
-        pipe.execute()
-        return Thread(conversation, fields["address"], fields.get("subject", existing.subject if existing else ""),
-                      fields["last_id"], references, existing.buttons if existing else ())
+        stored, agent = self._received(
+            keys=[thread_key(conversation), cursor_key(CHANNEL, conversation), handoff_keys.outbox(conversation),
+                  handoff_keys.owner(conversation)],
+            args=[inbound.sender, inbound.message_id, " ".join(chain(inbound.references, inbound.message_id)),
+                  inbound.subject[:300], self.retention_seconds])
+        thread = self._thread(conversation, dict(zip(stored[::2], stored[1::2])))
+        assert thread is not None
+        return thread, _text(agent) if agent is not None else None
 
     def answered(self, conversation: str, message_id: str, buttons: Optional[list[tuple[str, str]]]) -> None:
         """We sent `message_id` in the thread: the next mail answers to it; `buttons` are the ones it offered
