@@ -109,7 +109,7 @@ if new then
   local newest = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
   redis.call('SET', KEYS[2], newest[1] and newest[1][1] or '0', 'NX', 'EX', ARGV[5])
 else
-  redis.call('EXPIRE', KEYS[2], ARGV[5])
+  redis.call('EXPIRE', KEYS[2], ARGV[5])  -- the cursor lives as long as the thread
 end
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 return {redis.call('HGETALL', KEYS[1]), redis.call('GET', KEYS[4])}

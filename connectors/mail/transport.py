@@ -5,8 +5,13 @@ Python 3.10's imaplib has no IDLE (RFC 2177); `Mailbox.idle` speaks it on imapli
 command, reads the continuation, then waits with `select` on the socket (and on a wake-up socket, so the channel
 can have the connection back for a STORE; `selectors`, not `select.select`, which fails past descriptor 1023),
 reading only whole lines that are there, then sends DONE and reads
-the tagged answer. Not a socket time-out: one leaves imaplib's buffered reader unusable ("cannot read from timed
-out object")."""
+the tagged answer (`Mailbox.idle_then`: sends the next commands right behind DONE and lets imaplib read the
+answer on the way). Not a socket time-out: one leaves imaplib's buffered reader unusable ("cannot read from timed
+out object").
+
+`Sender.open` starts a mail before it is written (MAIL FROM, RCPT TO and DATA; pipelined, RFC 2920, where the
+server offers it), so the channel can have the round trips done while the bot thinks; `Envelope.deliver` sends
+the mail."""
 from __future__ import annotations
 
 import contextlib
