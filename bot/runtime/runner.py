@@ -15,6 +15,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +67,21 @@ def wait_http(url: str, process: subprocess.Popen, timeout: float, log: Path) ->
             pass
         time.sleep(0.25)
     raise RuntimeError(f"{url} did not answer within {timeout:.0f} s; see {log}")
+
+
+def require_model(rasa_url: str, token: Optional[str], model: Path, log: Path) -> None:
+    """Fail when Rasa answers but could not load `model` (a broken file, a missing asset): it would take every
+    shopper's message and ignore it. Rasa loads the model before it serves, so its /status tells (409: none)."""
+    url = f"{rasa_url}/status" + (f"?{urllib.parse.urlencode({'token': token})}" if token else "")
+    try:
+        with urllib.request.urlopen(url, timeout=30):
+            return
+    except urllib.error.HTTPError as error:
+        if error.code != 409:  # anything else is not about the model: the start goes on
+            return
+    tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+    raise RuntimeError(f"Rasa is up but could not load the model {model} (retrain with `make model`); log {log}:\n"
+                       f"{tail}")
 
 
 @dataclass
@@ -228,6 +245,7 @@ class Stack:
                 self.start_telegram_desk()
             wait_http(f"{self.actions_url}/health", actions, timeout, actions_log)
             wait_http(f"{self.rasa_url}/webhooks/rest/", rasa, timeout, rasa_log)
+            require_model(self.rasa_url, self.api_token, self.model, rasa_log)
         except BaseException:
             self.stop()
             raise
