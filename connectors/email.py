@@ -76,7 +76,7 @@ from bot.handoff.outbound import listen
 from bot.runtime.redis_clients import new_async_redis, shared_redis
 from connectors.deliver import deliver
 from connectors.mail import compose, transport
-from connectors.mail.parsing import Inbound, Malformed, domain_of, read_mail
+from connectors.mail.parsing import Inbound, Malformed, domain_of, header_of, read_mail
 from connectors.mail.threads import CHANNEL, CONVERSATION_PREFIX, Thread, ThreadStore, mail_identity, our_message_id
 
 logger = logging.getLogger(__name__)
@@ -97,7 +97,6 @@ PROMISE_ON_DUTY = "人工客服会直接回复这封邮件，最迟在下一个�
 PROMISE_OFF_DUTY = "现在是非工作时间，人工客服将于{when}上班后回复这封邮件。"
 
 T = TypeVar("T")
-Looked = tuple[list[int], dict[int, tuple[int, bytes]]]  # transport.Mailbox.look: the unseen UIDs, new mails' starts
 
 
 def mail_promise(hours: str = "calendar", at: Optional[datetime] = None) -> str:
@@ -110,15 +109,6 @@ def mail_promise(hours: str = "calendar", at: Optional[datetime] = None) -> str:
 
 def _megabytes(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB" if size >= 1024 * 1024 else f"{max(1, size // 1024)} KB"
-
-
-def _header_of(mail: bytes) -> bytes:
-    """A mail's header with the blank line after it (as IMAP's BODY[HEADER]); all of it when there is no body."""
-    for separator in (b"\r\n\r\n", b"\n\n"):
-        at = mail.find(separator)
-        if at >= 0:
-            return mail[:at + len(separator)]
-    return mail
 
 
 def sender_key(address: str) -> str:
@@ -300,7 +290,7 @@ class MailService:
         await self._agent_ready()
         failures = 0
         quick_retry_at = -60.0
-        looked: Optional[Looked] = None
+        looked: Optional[transport.Looked] = None
         while not self._stopping:
             try:
                 await self._poll_once(looked)
@@ -325,7 +315,7 @@ class MailService:
                     continue
                 await asyncio.sleep(min(60.0, self.config.poll_seconds * 2 ** min(failures, 10)))
 
-    async def _wait_for_mail(self) -> Optional[Looked]:
+    async def _wait_for_mail(self) -> Optional[transport.Looked]:
         """Until the next look at the mailbox: in IDLE until the server announces a mail (IDLE_SECONDS at most,
         MAIL_POLL_SECONDS while unseen mail is left for later), then the look itself (see `_idle_then_look`);
         MAIL_POLL_SECONDS where there is no IDLE. An IDLE ended for the connection's sake (marking mail seen)
@@ -352,14 +342,14 @@ class MailService:
                 return looked
         return None
 
-    def _idle_then_look(self, seconds: float, skip: frozenset[int]) -> tuple[str, Optional[Looked]]:
+    def _idle_then_look(self, seconds: float, skip: frozenset[int]) -> tuple[str, Optional[transport.Looked]]:
         """In the mailbox thread: IDLE, and when the server announces mail, the look at once, behind the IDLE's
         DONE (a trip back to the busy event loop in between, or waiting for the server to confirm the DONE, costs
         a shopper's wait). `skip` (the mails being answered) is from before the IDLE: a mail given back meanwhile
         is left out of this look and taken at the next."""
         return self.mailbox.idle_then(seconds, lambda: self.mailbox.look(skip, FIRST_BYTES))
 
-    async def _poll_once(self, looked: Optional[Looked] = None) -> None:
+    async def _poll_once(self, looked: Optional[transport.Looked] = None) -> None:
         """One look at the mailbox (`looked`: the one just taken): the unseen mails and the first FIRST_BYTES of
         each new one in one call (a hosted mailbox is tens of milliseconds away: round trips per poll, not per
         mail), the rest of larger mails to answer in another, then a task each."""
@@ -405,7 +395,7 @@ class MailService:
         """From the mail's first FIRST_BYTES: None (mark it seen: malformed, answered before, automatic), a job
         without a mail id (leave it: another process is answering it), or a job this process has claimed."""
         size = size or len(first)
-        header = _header_of(first)
+        header = header_of(first)
         try:
             if len(first) >= size and size <= self.max_bytes:
                 head = read_mail(first, self.config.address, size=size)

@@ -53,11 +53,15 @@ def port_is_free(port: int) -> bool:
         return True
 
 
+def _log_tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-3000:] if log.exists() else ""
+
+
 def wait_http(url: str, process: subprocess.Popen, timeout: float, log: Path) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+            tail = _log_tail(log)
             raise RuntimeError(f"process for {url} exited with {process.returncode}; log {log}:\n{tail}")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
@@ -79,7 +83,7 @@ def require_model(rasa_url: str, token: Optional[str], model: Path, log: Path) -
     except urllib.error.HTTPError as error:
         if error.code != 409:  # anything else is not about the model: the start goes on
             return
-    tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+    tail = _log_tail(log)
     raise RuntimeError(f"Rasa is up but could not load the model {model} (retrain with `make model`); log {log}:\n"
                        f"{tail}")
 

@@ -325,6 +325,15 @@ def _header(message: Message, name: str) -> str:
     return re.sub(r"\s+", " ", str(value or "")).strip()
 
 
+def header_of(mail: bytes) -> bytes:
+    """A mail's header with the blank line after it (as IMAP's BODY[HEADER]); all of it when there is no body."""
+    for separator in (b"\r\n\r\n", b"\n\n"):
+        at = mail.find(separator)
+        if at >= 0:
+            return mail[:at + len(separator)]
+    return mail
+
+
 def read_mail(raw: bytes, service_address: str, headers_only: bool = False, size: int = 0) -> Inbound:
     """What a raw RFC 5322 mail says (see the module docstring); `headers_only`: `raw` is the header alone."""
     try:

@@ -29,6 +29,7 @@ from functools import cache
 from typing import Callable, Collection, Optional, TypeVar, Union
 
 T = TypeVar("T")
+Looked = tuple[list[int], dict[int, tuple[int, bytes]]]  # Mailbox.look: the unseen UIDs; new mails' sizes and starts
 TLS_MODES = ("starttls", "ssl", "none")
 SMTP_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 IMAP_PORTS = {"starttls": 143, "ssl": 993, "none": 143}
@@ -324,7 +325,7 @@ class Mailbox:
             found[current[0]] = (current[1], current[2])
         return found
 
-    def look(self, skip: Collection[int], first_bytes: int) -> tuple[list[int], dict[int, tuple[int, bytes]]]:
+    def look(self, skip: Collection[int], first_bytes: int) -> Looked:
         """The unseen UIDs, and {uid: (size, its first `first_bytes` octets)} of those not in `skip`: most mails
         whole, in two round trips and one call from the channel's loop."""
         unseen = self.unseen()
