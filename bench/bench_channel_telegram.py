@@ -42,7 +42,7 @@ import aiohttp  # noqa: E402
 import yaml  # noqa: E402
 
 from bench import conversations as convs  # noqa: E402
-from bench.common import Phase, percentile  # noqa: E402
+from bench.common import Phase, paired_serial, percentile, run_phase  # noqa: E402
 from bot.config import PROJECT_ROOT, load_settings  # noqa: E402
 from bot.runtime.runner import Stack  # noqa: E402
 from bot.shop import ensure_database  # noqa: E402
@@ -110,57 +110,6 @@ class Channels:
         phase.latencies_ms.append(((max(c.at for c in answers) if answers else returned) - started) * 1000)
 
 
-async def run_phase(channels: Channels, channel: str, mix: Callable[[int], convs.Conversation], concurrency: int,
-                    turns: int, first_conversation: int) -> Phase:
-    """`concurrency` shoppers at a time, each sending a conversation's turns one after another."""
-    phase = Phase(channel, concurrency)
-    state = {"sent": 0, "next": first_conversation}
-    turn = channels.telegram_turn if channel == "telegram" else channels.rest_turn
-
-    async def shopper(session: aiohttp.ClientSession) -> None:
-        while state["sent"] < turns:
-            index = state["next"]
-            state["next"] += 1
-            for step in mix(index).turns:
-                if state["sent"] >= turns:
-                    return
-                state["sent"] += 1
-                await turn(session, index, step.text, phase)
-
-    connector = aiohttp.TCPConnector(limit=concurrency + 2)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
-        started = time.perf_counter()
-        await asyncio.gather(*(shopper(session) for _ in range(concurrency)))
-        phase.seconds = time.perf_counter() - started
-    return phase
-
-
-async def paired_serial(channels: Channels, mix: Callable[[int], convs.Conversation], turns: int,
-                        first_conversation: int) -> tuple[Phase, Phase, list[float]]:
-    """One shopper at a time, the same turn on both channels back to back (which goes first alternates), so
-    a slow moment of a shared machine hits both; also each pair's Telegram/REST latency ratio."""
-    telegram, rest = Phase("telegram", 1), Phase("rest", 1)
-    ratios: list[float] = []
-    connector = aiohttp.TCPConnector(limit=4)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
-        index, sent = first_conversation, 0
-        while sent < turns:
-            for step in mix(index).turns:
-                if sent >= turns:
-                    break
-                pair = [(channels.telegram_turn, telegram), (channels.rest_turn, rest)]
-                before = (len(telegram.latencies_ms), len(rest.latencies_ms))
-                for send, phase in pair if sent % 2 == 0 else pair[::-1]:
-                    started = time.perf_counter()
-                    await send(session, index, step.text, phase)
-                    phase.seconds += time.perf_counter() - started
-                if (len(telegram.latencies_ms), len(rest.latencies_ms)) == (before[0] + 1, before[1] + 1):
-                    ratios.append(telegram.latencies_ms[-1] / rest.latencies_ms[-1])
-                sent += 1
-            index += 1
-    return telegram, rest, ratios
-
-
 async def measure(channels: Channels, mix: Callable[[int], convs.Conversation], quick: bool) -> dict[str, Any]:
     serial_turns = 80 if quick else 300
     # 20 shoppers: (turns a round, rounds), short rounds alternating which channel goes first.
@@ -169,14 +118,16 @@ async def measure(channels: Channels, mix: Callable[[int], convs.Conversation], 
 
     async def phase(channel: str, concurrency: int, turns: int) -> Phase:
         nonlocal conversation
-        result = await run_phase(channels, channel, mix, concurrency, turns, conversation)
+        turn = channels.telegram_turn if channel == "telegram" else channels.rest_turn
+        result = await run_phase(turn, channel, mix, concurrency, turns, conversation)
         conversation += turns + concurrency  # fresh conversations (and chats) for every phase
         return result
 
     for channel in ("telegram", "rest"):  # warm-up, not counted
         await phase(channel, 4, 40)
     results: dict[str, Any] = {}
-    telegram, rest, pair_ratios = await paired_serial(channels, mix, serial_turns, conversation)
+    telegram, rest, pair_ratios = await paired_serial("telegram", channels.telegram_turn, channels.rest_turn, mix,
+                                                      serial_turns, conversation)
     conversation += serial_turns + 1
     results["c1"] = {"telegram": telegram.summary(), "rest": rest.summary(),
                      "p50_ratio_median": round(statistics.median(pair_ratios), 3),

@@ -1,9 +1,19 @@
-"""What the channel benchmarks share: percentiles and one phase's record of timed turns."""
+"""What the channel benchmarks share: percentiles, one phase's record of timed turns, and the two ways of
+running turns against a channel and REST: one shopper at a time in same-turn pairs, and many shoppers at once."""
 from __future__ import annotations
 
+import asyncio
 import statistics
+import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Awaitable, Callable
+
+import aiohttp
+
+from bench import conversations as convs
+
+# One turn: (session, conversation number, what the shopper says, the phase to record it in).
+Turn = Callable[[aiohttp.ClientSession, int, str, "Phase"], Awaitable[None]]
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -39,3 +49,54 @@ class Phase:
                 "p99_ms": round(percentile(values, 0.99), 1), "mean_ms": round(statistics.fmean(values), 1),
                 "turns_per_s": round(len(self.latencies_ms) / self.seconds, 2) if self.seconds else None,
                 "errors": self.errors, "silent_turns": self.silent}
+
+
+async def run_phase(turn: Turn, channel: str, mix: Callable[[int], convs.Conversation], concurrency: int,
+                    turns: int, first_conversation: int) -> Phase:
+    """`concurrency` shoppers at a time, each sending a conversation's turns one after another."""
+    phase = Phase(channel, concurrency)
+    state = {"sent": 0, "next": first_conversation}
+
+    async def shopper(session: aiohttp.ClientSession) -> None:
+        while state["sent"] < turns:
+            index = state["next"]
+            state["next"] += 1
+            for step in mix(index).turns:
+                if state["sent"] >= turns:
+                    return
+                state["sent"] += 1
+                await turn(session, index, step.text, phase)
+
+    connector = aiohttp.TCPConnector(limit=concurrency + 2)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(shopper(session) for _ in range(concurrency)))
+        phase.seconds = time.perf_counter() - started
+    return phase
+
+
+async def paired_serial(channel: str, channel_turn: Turn, rest_turn: Turn, mix: Callable[[int], convs.Conversation],
+                        turns: int, first_conversation: int) -> tuple[Phase, Phase, list[float]]:
+    """One shopper at a time, the same turn on the channel and over REST back to back (which goes first
+    alternates; each channel has its own conversation), so a slow moment of a shared machine and a slow kind
+    of turn hit both; also each pair's channel/REST latency ratio."""
+    through, rest = Phase(channel, 1), Phase("rest", 1)
+    ratios: list[float] = []
+    connector = aiohttp.TCPConnector(limit=4)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
+        index, sent = first_conversation, 0
+        while sent < turns:
+            for step in mix(index).turns:
+                if sent >= turns:
+                    break
+                pair = [(channel_turn, through), (rest_turn, rest)]
+                before = (len(through.latencies_ms), len(rest.latencies_ms))
+                for send, phase in pair if sent % 2 == 0 else pair[::-1]:
+                    started = time.perf_counter()
+                    await send(session, index, step.text, phase)
+                    phase.seconds += time.perf_counter() - started
+                if (len(through.latencies_ms), len(rest.latencies_ms)) == (before[0] + 1, before[1] + 1):
+                    ratios.append(through.latencies_ms[-1] / rest.latencies_ms[-1])
+                sent += 1
+            index += 1
+    return through, rest, ratios

@@ -8,15 +8,17 @@ IDLE_SECONDS, under the 29 minutes servers allow); elsewhere, or when the server
 refuses IDLE, the mailbox is polled every `MAIL_POLL_SECONDS`. Either way a
 broken connection is reopened at once (then with growing pauses), and the
 UNSEEN search after it finds whatever arrived meanwhile.
-Each unseen mail is read with `BODY.PEEK` (it stays unseen; its first FIRST_BYTES
-come with the UNSEEN search, sent right behind the IDLE's DONE, a larger mail's rest
-in a second FETCH), answered, and only
-then marked `\\Seen` (the IDLE is ended for that STORE and started again): a mail
-the bot could not answer (Rasa or SMTP down, a restart) is taken again at the next
-look, which comes after MAIL_POLL_SECONDS while such a mail (or one another
-process is answering) is left, even in IDLE. Which conversation a mail belongs to,
-and every piece of state that makes "answered once" hold across processes and
-restarts, is in connectors.mail.threads (Redis).
+Each new mail is read with `BODY.PEEK` (it stays unseen). When the server announces
+mail, one FETCH right behind the IDLE's DONE asks for the mails past the last look
+by UID range, their first FIRST_BYTES with them (no search: one round trip; a larger
+mail's rest in a second FETCH). A mail is answered, and only then marked `\\Seen`:
+in the same write as the next look, or on its own SEEN_DELAY_SECONDS later (ending
+the IDLE for a STORE after every answer would hold up the next mail). A mail the
+bot could not answer (Rasa or SMTP down, a restart) is taken again at the next
+whole look (UNSEEN search), which comes after MAIL_POLL_SECONDS while such a mail
+(or one another process is answering) is left, even in IDLE. Which conversation a
+mail belongs to, and every piece of state that makes "answered once" hold across
+processes and restarts, is in connectors.mail.threads (Redis).
 
 Before NLU a mail is reduced to what the shopper wrote this time (quoted history
 and signature cut, HTML turned into text; connectors.mail.parsing), then screened
@@ -55,6 +57,7 @@ import hashlib
 import imaplib
 import logging
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -88,6 +91,7 @@ MAX_ATTEMPTS = 3  # a mail whose handling fails this often (a bug, not an outage
 RETRY_SECONDS = 30  # an outbox message SMTP refused is tried again after this long
 FIRST_BYTES = 256 * 1024  # fetched of every new mail at once: nearly all mails whole, larger ones fetched again
 IDLE_SECONDS = 25 * 60  # an IDLE is ended and the mailbox searched again after this long (servers: 29 minutes)
+SEEN_DELAY_SECONDS = 0.5  # an answered mail is marked seen with the next look, or on its own after this long
 
 OVERSIZED_REPLY = ("亲，您的邮件太大了（约 {size}），超过了 {limit} 的上限，我们没能读取。"
                    "请把附件压缩后或分几封邮件发送，问题直接写在邮件正文里就好，我马上帮您处理～")
@@ -168,6 +172,33 @@ class _Job:
         return not self.head.headers_only
 
 
+class _SeenMarks:
+    """Answered mails not yet marked \\Seen (shared by the loop and the mailbox thread). They go in the same write
+    as the next look at the mailbox, or on their own SEEN_DELAY_SECONDS after the first of them: ending the IDLE
+    for a STORE after every answer would hold up the next mail. Lost marks are harmless: the next look finds
+    the mail unseen, its claim reads "done", and it is marked then."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._uids: set[int] = set()
+
+    def add(self, uids: tuple[int, ...]) -> bool:
+        """Add; True when none were waiting before."""
+        with self._lock:
+            first = not self._uids
+            self._uids.update(uids)
+            return first and bool(uids)
+
+    def take(self) -> list[int]:
+        with self._lock:
+            uids, self._uids = sorted(self._uids), set()
+            return uids
+
+    def snapshot(self) -> frozenset[int]:
+        with self._lock:
+            return frozenset(self._uids)
+
+
 class MailService:
     """The channel at work in one Rasa process: the mailbox poller and the outbox mailer."""
 
@@ -197,8 +228,8 @@ class MailService:
         self._inflight: dict[int, asyncio.Task] = {}
         self._attempts: dict[str, int] = {}
         self._tasks: list[asyncio.Task] = []
-        self._to_mark: set[int] = set()
-        self._marking = False
+        self._marks = _SeenMarks()
+        self._marks_due = False  # SEEN_DELAY_SECONDS have passed since the first waiting mark
         self._stopping = False
         self._idling = False  # the mailbox thread is (about to be) in IDLE: interrupt it to use the connection
         self._look_again_soon = False  # unseen mail left for later (not answered yet, another process's)
@@ -239,6 +270,8 @@ class MailService:
         await self.courier.close()
         with contextlib.suppress(Exception):
             await self.async_redis.close()
+        with contextlib.suppress(Exception):  # the connection may be broken: the next start marks them
+            await self._imap(self._store_marks)
         with contextlib.suppress(Exception):  # closing a connection that is already broken
             await self._imap(self.mailbox.close)
         self._imap_thread.shutdown(wait=False)
@@ -323,6 +356,9 @@ class MailService:
         loop = asyncio.get_running_loop()
         started = loop.time()
         while not self._stopping:
+            if self._marks_due:
+                self._marks_due = False
+                await self._imap_marks()
             limit = self.config.poll_seconds if self._look_again_soon else IDLE_SECONDS
             self._idling = True
             try:
@@ -343,21 +379,47 @@ class MailService:
         return None
 
     def _idle_then_look(self, seconds: float, skip: frozenset[int]) -> tuple[str, Optional[transport.Looked]]:
-        """In the mailbox thread: IDLE, and when the server announces mail, the look at once, behind the IDLE's
-        DONE (a trip back to the busy event loop in between, or waiting for the server to confirm the DONE, costs
-        a shopper's wait). `skip` (the mails being answered) is from before the IDLE: a mail given back meanwhile
-        is left out of this look and taken at the next."""
-        return self.mailbox.idle_then(seconds, lambda: self.mailbox.look(skip, FIRST_BYTES))
+        """In the mailbox thread: IDLE, and when the server announces mail, the look at the new mails at once,
+        behind the IDLE's DONE and with the waiting \\Seen marks (a trip back to the busy event loop in between,
+        or waiting for the server to confirm the DONE, costs a shopper's wait). `skip` (the mails being
+        answered) is from before the IDLE."""
+        return self.mailbox.idle_then(
+            seconds, lambda: self.mailbox.look_new(skip, FIRST_BYTES, mark_seen=self._marks.take()))
+
+    def _look_at_all(self, skip: frozenset[int]) -> transport.Looked:
+        """In the mailbox thread: every unseen mail, the waiting \\Seen marks in the same write."""
+        return self.mailbox.look(skip, FIRST_BYTES, mark_seen=self._marks.take())
+
+    def _store_marks(self) -> None:
+        """In the mailbox thread: the waiting \\Seen marks, on their own."""
+        uids = self._marks.take()
+        if uids:
+            self.mailbox.mark_seen(uids)
+
+    async def _imap_marks(self) -> None:
+        try:
+            await self._imap(self._store_marks)
+        except (*transport.MailError, imaplib.IMAP4.abort, EOFError) as error:
+            self._not_marked(error)
+
+    def _not_marked(self, error: object) -> None:
+        # Answered and recorded as done: the next look finds them unseen, reads "done", marks them.
+        logger.warning("e-mail channel: could not mark answered mails seen yet (%s)", error)
+        self._look_again_soon = True
+        self._wake()
 
     async def _poll_once(self, looked: Optional[transport.Looked] = None) -> None:
         """One look at the mailbox (`looked`: the one just taken): the unseen mails and the first FIRST_BYTES of
         each new one in one call (a hosted mailbox is tens of milliseconds away: round trips per poll, not per
         mail), the rest of larger mails to answer in another, then a task each."""
-        self._look_again_soon = False
         if looked is None:
-            looked = await self._imap(self.mailbox.look, frozenset(self._inflight), FIRST_BYTES)
-        unseen, found = looked
-        uids = [uid for uid in unseen if uid not in self._inflight]
+            looked = await self._imap(self._look_at_all, frozenset(self._inflight) | self._marks.snapshot())
+        if looked.complete:
+            self._look_again_soon = False
+        if looked.unmarked:
+            self._not_marked(f"the server did not mark {len(looked.unmarked)} mails")
+        unseen, found, marked = looked.unseen, looked.found, self._marks.snapshot()
+        uids = [uid for uid in unseen if uid not in self._inflight and uid not in marked]
         if any(self._inflight[uid].done() for uid in unseen if uid in self._inflight):
             self._look_again_soon = True  # given back just now (its task not yet forgotten): take it next time
         if not uids or self._stopping:
@@ -389,7 +451,7 @@ class MailService:
             self._inflight[job.uid] = task
             task.add_done_callback(self._forget_task)
         if settled:
-            await self._seen(*settled)
+            self._seen(*settled)
 
     def _triage(self, uid: int, size: int, first: bytes) -> Optional[_Job]:
         """From the mail's first FIRST_BYTES: None (mark it seen: malformed, answered before, automatic), a job
@@ -421,26 +483,15 @@ class MailService:
             if running is task:
                 del self._inflight[uid]
 
-    async def _seen(self, *uids: int) -> None:
-        """Mark mails seen; those of mails finishing meanwhile go in the same STORE."""
-        self._to_mark.update(uids)
-        if self._marking:
-            return
-        self._marking = True
-        try:
-            while self._to_mark:
-                batch = sorted(self._to_mark)
-                self._to_mark.clear()
-                self._wake()  # the STORE waits for the mailbox thread: out of IDLE with it
-                try:
-                    await self._imap(self.mailbox.mark_seen, batch)
-                except (*transport.MailError, imaplib.IMAP4.abort, EOFError) as error:
-                    # Answered and recorded as done: the next poll finds them unseen, reads "done", marks them.
-                    logger.warning("e-mail channel: could not mark %d mails seen yet (%s)", len(batch), error)
-                    self._look_again_soon = True
-                    self._wake()
-        finally:
-            self._marking = False
+    def _seen(self, *uids: int) -> None:
+        """Mark mails seen: with the next look, or SEEN_DELAY_SECONDS from the first waiting mark on their own."""
+        if self._marks.add(uids):
+            asyncio.get_running_loop().call_later(SEEN_DELAY_SECONDS, self._marks_wanted)
+
+    def _marks_wanted(self) -> None:
+        if self._marks.snapshot():  # not taken by a look meanwhile
+            self._marks_due = True
+            self._wake()  # out of IDLE for the STORE
 
     async def _handle(self, job: _Job) -> None:
         """Answer one claimed mail, then mark it seen; given back (taken again later) when it could not be."""
@@ -467,7 +518,7 @@ class MailService:
                 self._look_again_soon = True  # in IDLE too: MAIL_POLL_SECONDS from the last look, not 25 minutes
                 self._wake()
         if done:
-            await self._seen(job.uid)
+            self._seen(job.uid)
 
     async def _answer(self, job: _Job) -> bool:
         """Read, run the turn, send the answer; True once the mail needs no more work."""

@@ -6,8 +6,10 @@ command, reads the continuation, then waits with `select` on the socket (and on 
 can have the connection back for a STORE; `selectors`, not `select.select`, which fails past descriptor 1023),
 reading only whole lines that are there, then sends DONE and reads
 the tagged answer (`Mailbox.idle_then`: sends the next commands right behind DONE and lets imaplib read the
-answer on the way). Not a socket time-out: one leaves imaplib's buffered reader unusable ("cannot read from timed
-out object").
+answer on the way). `Mailbox.look_new` asks for the mails past the last look by UID range (RFC 3501 UIDs only
+grow; SELECT's UIDNEXT starts it) instead of searching, and a STORE of \\Seen can ride in the same write.
+IDLE waits with `select`, not a socket time-out: one leaves imaplib's buffered reader unusable ("cannot read
+from timed out object").
 
 `Sender.open` starts a mail before it is written (MAIL FROM, RCPT TO and DATA; pipelined, RFC 2920, where the
 server offers it), so the channel can have the round trips done while the bot thinks; `Envelope.deliver` sends
@@ -29,7 +31,6 @@ from functools import cache
 from typing import Callable, Collection, Optional, TypeVar, Union
 
 T = TypeVar("T")
-Looked = tuple[list[int], dict[int, tuple[int, bytes]]]  # Mailbox.look: the unseen UIDs; new mails' sizes and starts
 TLS_MODES = ("starttls", "ssl", "none")
 SMTP_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 IMAP_PORTS = {"starttls": 143, "ssl": 993, "none": 143}
@@ -234,6 +235,24 @@ TIME_UP = "time up"  # nothing happened for the time asked
 WOKEN = "woken"  # `interrupt()` was called: the connection is wanted for something else
 NO_IDLE = "no idle"  # the server does not offer IDLE (or refused it on this connection): poll instead
 _UID = re.compile(rb"\bUID (\d+)")
+_FLAGS = re.compile(rb"\bFLAGS \(([^)]*)\)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Looked:
+    """What one look at the mailbox (`Mailbox.look`, `Mailbox.look_new`) found."""
+
+    unseen: list[int]  # the unseen mails' UIDs, oldest first
+    found: dict[int, tuple[int, bytes]]  # {uid: (size, its first octets)} of those not skipped
+    complete: bool = True  # every unseen mail in the mailbox; False: only those that arrived since the last look
+    unmarked: tuple[int, ...] = ()  # of the UIDs to mark seen on the way, those the server would not mark
+
+
+@dataclass
+class _Fetched:
+    size: int  # RFC822.SIZE, 0 when not asked for
+    data: bytes  # the literal (BODY[]...)
+    seen: bool  # \Seen among its FLAGS (False when not asked for)
 
 
 class Mailbox:
@@ -244,6 +263,7 @@ class Mailbox:
         self.folder = folder
         self.client: Optional[imaplib.IMAP4] = None
         self.idle_offered = False  # the connected server lists IDLE in its CAPABILITY
+        self.next_uid: Optional[int] = None  # every mail from this UID on arrived after the last look (None: unknown)
         self.idle_refused = False  # ... but answered our IDLE with NO/BAD (on this connection)
         self._wake_reader, self._wake_writer = socket.socketpair()  # interrupt(): any thread wakes an idle()
         self._wake_reader.setblocking(False)
@@ -275,6 +295,9 @@ class Mailbox:
             raise
         self.client = client
         self.idle_offered, self.idle_refused = b"IDLE" in offered, False
+        # RFC 3501 6.3.1: SELECT tells UIDNEXT; UIDs only grow, so later mails have this one or higher.
+        uid_next = _number((client.untagged_responses.get("UIDNEXT") or [b""])[-1])
+        self.next_uid = uid_next or None
 
     def _client(self) -> imaplib.IMAP4:
         if self.client is None:
@@ -295,46 +318,98 @@ class Mailbox:
             client.untagged_responses.pop(kind, None)
         typ, data = client.uid("SEARCH", "UNSEEN")  # the server looks at the mailbox anew for any command
         self._ok(typ, data, "UID SEARCH")
-        return sorted(int(uid) for chunk in data if chunk for uid in bytes(chunk).split())
+        unseen = sorted(int(uid) for chunk in data if chunk for uid in bytes(chunk).split())
+        if unseen and self.next_uid is not None:
+            self.next_uid = max(self.next_uid, unseen[-1] + 1)
+        return unseen
 
-    def _fetch(self, uids: list[int], items: str) -> dict[int, tuple[int, bytes]]:
-        """{uid: (RFC822.SIZE or 0, the literal)} for one UID FETCH of several messages (one round trip)."""
-        if not uids:
+    def _fetch(self, which: str, items: str) -> dict[int, _Fetched]:
+        """The messages of one UID FETCH (`which`: a UID set) by UID (one round trip for them all)."""
+        if not which:
             return {}
-        typ, data = self._client().uid("FETCH", ",".join(str(uid) for uid in uids), f"(UID {items})")
+        typ, data = self._client().uid("FETCH", which, f"(UID {items})")
         self._ok(typ, data, "UID FETCH")
-        found: dict[int, tuple[int, bytes]] = {}
-        current: Optional[list] = None  # [uid, size, literal] of the message being read
+        found: dict[int, _Fetched] = {}
+        uid: Optional[int] = None
+        current: Optional[_Fetched] = None  # the message being read
 
         def note(meta: bytes) -> None:
+            nonlocal uid
             assert current is not None
             if (match := _UID.search(meta)) is not None:
-                current[0] = int(match.group(1))
+                uid = int(match.group(1))
             if (match := _SIZE.search(meta)) is not None:
-                current[1] = int(match.group(1))
+                current.size = int(match.group(1))
+            if (match := _FLAGS.search(meta)) is not None:
+                current.seen = b"\\SEEN" in match.group(1).upper().split()
 
         for part in data:
             if isinstance(part, tuple):  # b'3 (UID 7 RFC822.SIZE 123 BODY[] {123}', literal): a new message
-                if current is not None and current[0] is not None:
-                    found[current[0]] = (current[1], current[2])
-                current = [None, 0, part[1] if isinstance(part[1], bytes) else b""]
+                if current is not None and uid is not None:
+                    found[uid] = current
+                uid, current = None, _Fetched(0, part[1] if isinstance(part[1], bytes) else b"", False)
                 note(part[0])
-            elif isinstance(part, bytes) and current is not None:  # b' UID 7)' after the literal (Gmail)
+            elif isinstance(part, bytes) and current is not None:  # b' UID 7 FLAGS (\\Seen))' after it (Gmail)
                 note(part)
-        if current is not None and current[0] is not None:
-            found[current[0]] = (current[1], current[2])
+        if current is not None and uid is not None:
+            found[uid] = current
         return found
 
-    def look(self, skip: Collection[int], first_bytes: int) -> Looked:
-        """The unseen UIDs, and {uid: (size, its first `first_bytes` octets)} of those not in `skip`: most mails
-        whole, in two round trips and one call from the channel's loop."""
+    def look(self, skip: Collection[int], first_bytes: int, mark_seen: Collection[int] = ()) -> Looked:
+        """Every unseen mail's UID, and {uid: (size, its first `first_bytes` octets)} of those not in `skip`: most
+        mails whole, in two round trips and one call from the channel's loop. `mark_seen` (mails answered
+        since) goes in the same write as the search."""
+        client = self._client()
+        storing = self._begin_store(client, mark_seen)
         unseen = self.unseen()
-        return unseen, self._fetch([uid for uid in unseen if uid not in skip],
-                                   f"RFC822.SIZE BODY.PEEK[]<0.{first_bytes}>")
+        unmarked = self._end_store(client, storing, mark_seen)
+        found = self._fetch(",".join(str(uid) for uid in unseen if uid not in skip),
+                            f"RFC822.SIZE BODY.PEEK[]<0.{first_bytes}>")
+        return Looked(unseen, {uid: (f.size, f.data) for uid, f in found.items()}, True, unmarked)
+
+    def look_new(self, skip: Collection[int], first_bytes: int, mark_seen: Collection[int] = ()) -> Looked:
+        """The mails that arrived since the last look (UIDs from `next_uid` on), in one round trip: no search,
+        the FETCH asks for them by UID range. Mails left unseen earlier are not in it (`complete` False); where
+        `next_uid` is not known, or the range holds nothing new, it is `look`."""
+        if self.next_uid is None:
+            return self.look(skip, first_bytes, mark_seen)
+        client = self._client()
+        for kind in ("EXISTS", "RECENT"):  # this fetch sees every message there now
+            client.untagged_responses.pop(kind, None)
+        storing = self._begin_store(client, mark_seen)
+        since = self.next_uid
+        # "n:*" always holds the highest UID, even below n (RFC 3501 6.4.8): that one is not new.
+        fetched = {uid: f for uid, f in self._fetch(f"{since}:*", f"FLAGS RFC822.SIZE BODY.PEEK[]<0.{first_bytes}>")
+                   .items() if uid >= since}
+        unmarked = self._end_store(client, storing, mark_seen)
+        if not fetched:  # announced, yet nothing past the last look (an expunge, say): look at everything
+            looked = self.look(skip, first_bytes)
+            return Looked(looked.unseen, looked.found, True, unmarked)
+        self.next_uid = max(fetched) + 1
+        unseen = sorted(uid for uid, f in fetched.items() if not f.seen)
+        return Looked(unseen, {uid: (fetched[uid].size, fetched[uid].data) for uid in unseen if uid not in skip},
+                      False, unmarked)
+
+    @staticmethod
+    def _begin_store(client: imaplib.IMAP4, uids: Collection[int]) -> Optional[bytes]:
+        """Send a STORE of \\Seen without waiting for its answer (the next command goes in the same round trip)."""
+        if not uids:
+            return None
+        return client._command("UID", "STORE", ",".join(str(uid) for uid in sorted(uids)), "+FLAGS.SILENT",
+                               "(\\Seen)")
+
+    @staticmethod
+    def _end_store(client: imaplib.IMAP4, tag: Optional[bytes], uids: Collection[int]) -> tuple[int, ...]:
+        """The STORE's answer (imaplib has read it by now, on its way to the next command's): () when it took,
+        else the UIDs it did not mark (a BAD or a broken connection raises)."""
+        if tag is None:
+            return ()
+        typ, _ = client._command_complete("UID", tag)
+        return () if typ == "OK" else tuple(sorted(uids))
 
     def messages(self, uids: list[int]) -> dict[int, bytes]:
         """{uid: the whole message} of these messages, without marking them seen."""
-        return {uid: body for uid, (_, body) in self._fetch(uids, "BODY.PEEK[]").items()}
+        return {uid: f.data for uid, f in self._fetch(",".join(str(uid) for uid in uids), "BODY.PEEK[]").items()}
 
     def message(self, uid: int) -> bytes:
         found = self.messages([uid])

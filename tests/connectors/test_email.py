@@ -276,9 +276,9 @@ def test_the_imap_stand_in_speaks_to_imaplib() -> None:
         try:
             assert box.unseen() == [uid, other]
             first, second = (mail.raw for mail in imap.mails)
-            assert box.look((), len(first)) == ([uid, other], {uid: (len(first), first),
-                                                               other: (len(second), second[:len(first)])})
-            assert box.look({uid}, 100) == ([uid, other], {other: (len(second), second[:100])})
+            assert box.look((), len(first)) == transport.Looked(
+                [uid, other], {uid: (len(first), first), other: (len(second), second[:len(first)])})
+            assert box.look({uid}, 100) == transport.Looked([uid, other], {other: (len(second), second[:100])})
             assert box.message(uid) == first and not imap.is_seen(uid)  # PEEK leaves it unseen
             box.mark_seen(uid)
             assert imap.is_seen(uid) and box.unseen() == [other]
@@ -287,6 +287,38 @@ def test_the_imap_stand_in_speaks_to_imaplib() -> None:
         bad = transport.Mailbox(transport.Server("127.0.0.1", imap.port, "none", IMAP_USER, "wrong"))
         with pytest.raises(transport.MailError):
             bad.connect()
+
+
+def test_a_look_at_new_mail_asks_by_uid_range_and_carries_the_seen_marks() -> None:
+    """look_new: after a look, only the mails that arrived since (UID FETCH n:*, no search; those delivered seen
+    left out); nothing new after an announcement: the whole look. The \\Seen marks ride in the same write."""
+    with ImapStandIn(IMAP_USER, IMAP_PASSWORD) as imap:
+        old = imap.deliver(make_mail("a@example.com", "你好", "旧邮件")[0])
+        box = transport.Mailbox(transport.Server("127.0.0.1", imap.port, "none", IMAP_USER, IMAP_PASSWORD))
+        try:
+            box.connect()
+            assert box.next_uid == old + 1  # from SELECT's UIDNEXT
+            assert box.look((), 10).unseen == [old]
+            new = imap.deliver(make_mail("b@example.com", "你好", "新邮件")[0])
+            imap.deliver(make_mail("c@example.com", "你好", "已读")[0], flags=("\\Seen",))  # read in a mail app
+            newest = imap.deliver(make_mail("d@example.com", "你好", "最新")[0])
+            looked = box.look_new({newest}, 40, mark_seen=[old])
+            assert looked == transport.Looked([new, newest], {new: (len(imap.mails[1].raw), imap.mails[1].raw[:40])},
+                                              complete=False)
+            assert imap.is_seen(old) and box.next_uid == newest + 1
+            assert [" ".join(c.split()[1:4]) for c in imap.commands[-2:]] == [f"UID STORE {old}",
+                                                                             f"UID FETCH {new}:*"]
+            # Nothing past the last look (only the highest old UID answers "n:*"): the whole mailbox instead.
+            looked = box.look_new((), 10, mark_seen=[new])
+            assert looked.complete and looked.unseen == [newest] and imap.is_seen(new)
+            assert not box.client or not box.client.tagged_commands
+            # A server that will not mark (a read-only mailbox): the look stands, the marks come back.
+            assert box.client is not None
+            box.client.select("INBOX", readonly=True)
+            looked = box.look((), 10, mark_seen=[newest])
+            assert looked.unmarked == (newest,) and looked.unseen == [newest] and not imap.is_seen(newest)
+        finally:
+            box.close()
 
 
 def test_idle_on_imaplib_s_connection() -> None:
@@ -316,8 +348,8 @@ def test_idle_on_imaplib_s_connection() -> None:
             # The look sent right behind DONE: imaplib takes the IDLE's completion on its way to the look's answers.
             threading.Timer(0.3, imap.deliver, (raw,)).start()
             outcome, looked = box.idle_then(20, lambda: box.look({2}, 50))
-            assert outcome == transport.NEW_MAIL and looked == ([2, 3], {3: (len(imap.mails[2].raw),
-                                                                              imap.mails[2].raw[:50])})
+            assert outcome == transport.NEW_MAIL and looked == transport.Looked(
+                [2, 3], {3: (len(imap.mails[2].raw), imap.mails[2].raw[:50])})
             assert box.idle(0.3) == transport.TIME_UP and box.unseen() == [2, 3]  # the connection works on
             assert not box.client or not box.client.tagged_commands  # every tag accounted for
             assert [c if c == "DONE" else " ".join(c.split()[1:3]) for c in imap.commands[-7:]] == [
@@ -500,6 +532,39 @@ def test_with_idle_a_new_mail_is_answered_without_waiting_for_a_poll(redis_url: 
         searches = [c for c in imap.commands if "SEARCH" in c]
         assert len(searches) <= 8, searches  # looked when told, not on a clock
         assert imap.logins == 1
+
+
+def test_an_answered_mail_is_marked_seen_with_the_next_look_or_on_its_own(redis_url: str,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """After an answer the IDLE goes on: the \\Seen mark rides in the write of the next mail's look (a FETCH by
+    UID range, no search), or, when no mail comes, goes on its own SEEN_DELAY_SECONDS later."""
+    monkeypatch.setattr(channel, "SEEN_DELAY_SECONDS", 2.0)  # a slow machine still sends the second mail in time
+    with ImapStandIn(IMAP_USER, IMAP_PASSWORD) as imap, SmtpSink() as smtp:
+        alone: list[float] = []
+        uids: list[int] = []
+
+        async def scenario(service: channel.MailService, bot: EchoBot) -> None:
+            await asyncio.to_thread(imap.wait_idling, 1, 30)
+            raw, mid = make_mail(shopper(), "咨询", "第一封")
+            uids.append(imap.deliver(raw))
+            await answer_of(smtp, mid, 20)
+            await asyncio.sleep(0.3)  # the channel records the answer after sending it, then waits to mark it
+            raw, mid = make_mail(shopper(), "咨询", "第二封")
+            uids.append(imap.deliver(raw))
+            await answer_of(smtp, mid, 20)
+            assert imap.is_seen(uids[0])
+            answered = time.monotonic()
+            await asyncio.to_thread(imap.wait_seen, uids[1], 20)
+            alone.append(time.monotonic() - answered)
+
+        run_service(imap, smtp, redis_url, 30.0, scenario)
+        first, second = uids
+        commands = [" ".join(c.split()[1:4]) if c != "DONE" else c for c in imap.commands]
+        rode = commands.index(f"UID STORE {first}")
+        assert commands[rode - 1:rode + 2] == ["DONE", f"UID STORE {first}", f"UID FETCH {second}:*"], commands
+        assert commands[commands.index(f"UID STORE {second}") - 1] == "DONE"  # on its own, out of an IDLE
+        assert 1.0 < alone[0] < 10, alone
+        assert sum("SEARCH" in c for c in commands) == 1, commands  # only the first look, at the start
 
 
 @pytest.mark.parametrize("server", ["without IDLE", "refusing IDLE"])
