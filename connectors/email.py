@@ -166,6 +166,8 @@ class _Job:
     unsent: Optional[bytes] = None  # an answer made earlier that SMTP refused
     conversation: str = ""
     raw: Optional[bytes] = None  # the whole mail, fetched again when `head` is its header alone
+    thread: Optional[Thread] = None  # the thread as the claim recorded the mail in it (None with `unsent`)
+    agent: Optional[str] = None  # the agent who had the conversation then (None: the bot answers)
 
     @property
     def whole(self) -> bool:
@@ -467,7 +469,7 @@ class MailService:
             logger.warning("e-mail channel: mail %d is malformed (%s); marked seen, not answered", uid, error)
             return None
         mail_id = mail_identity(head, header)
-        claim = self.store.claim(mail_id, head)
+        claim = self.store.claim(mail_id, head, record=not head.automatic)
         if claim.state == "busy":
             return _Job(uid, head, "")
         if claim.state == "done":
@@ -476,7 +478,9 @@ class MailService:
             logger.info("e-mail channel: mail %d not answered: %s", uid, head.automatic)
             self.store.finish(mail_id)
             return None
-        return _Job(uid, head, mail_id, unsent=claim.unsent, conversation=claim.conversation)
+        return _Job(uid, head, mail_id, unsent=claim.unsent, conversation=claim.conversation, thread=claim.thread,
+                    agent=claim.agent)
+
 
     def _forget_task(self, task: asyncio.Task) -> None:
         for uid, running in list(self._inflight.items()):
@@ -546,8 +550,9 @@ class MailService:
             except Malformed as error:
                 logger.warning("e-mail channel: mail %d is malformed (%s); marked seen, not answered", uid, error)
                 return True
+        thread, agent = job.thread, job.agent
+        assert thread is not None, "a claim records the mail it takes to answer"
         async with self._lock(conversation):
-            thread, agent = self.store.received(conversation, inbound)
             envelope = self._open_envelope(inbound.sender)
             try:
                 turn_started = time.monotonic()

@@ -58,7 +58,8 @@ class RateLimiter:
             return True
         try:
             # Every key is counted, even past the first one over its limit: each window sees all traffic.
-            over = [self._windows.add(f"{PREFIX}:{key}", WINDOW_SECONDS) > limit for key, limit in counted]
+            counts = self._windows.add_each([f"{PREFIX}:{key}" for key, _ in counted], WINDOW_SECONDS)
+            over = [count > limit for count, (_, limit) in zip(counts, counted)]
         except redis.RedisError:
             logger.exception("rate limiter unavailable; letting the message through")
             return True

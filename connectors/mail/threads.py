@@ -97,22 +97,44 @@ class Thread:
     buttons: tuple[tuple[str, str], ...]  # (what the shopper types, payload) offered last
 
 
-# ThreadStore.received. KEYS: the thread, the courier's cursor, the outbox, the owner; ARGV: the sender, the mail's
-# Message-ID ("" when it has none), the References to answer with, the subject, the retention in seconds.
-_RECEIVED = """
-local new = redis.call('HEXISTS', KEYS[1], 'address') == 0
-redis.call('HSET', KEYS[1], 'address', ARGV[1], 'refs', ARGV[3])
-if ARGV[2] ~= '' or new then redis.call('HSET', KEYS[1], 'last_id', ARGV[2]) end
-local subject = redis.call('HGET', KEYS[1], 'subject')
-if not subject or subject == '' then redis.call('HSET', KEYS[1], 'subject', ARGV[4]) end
-if new then
-  local newest = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
-  redis.call('SET', KEYS[2], newest[1] and newest[1][1] or '0', 'NX', 'EX', ARGV[5])
-else
-  redis.call('EXPIRE', KEYS[2], ARGV[5])  -- the cursor lives as long as the thread
+# Recording a shopper's mail in its thread: keys (the thread, the courier's cursor, the outbox, the owner) and
+# arguments (the sender, the mail's Message-ID or "", the References to answer with, the subject, the retention in
+# seconds); the thread as it is now and the owner.
+_RECEIVE = """
+local function receive(thread, cursor, outbox, owner, sender, message_id, refs, subject, retention)
+  local new = redis.call('HEXISTS', thread, 'address') == 0
+  redis.call('HSET', thread, 'address', sender, 'refs', refs)
+  if message_id ~= '' or new then redis.call('HSET', thread, 'last_id', message_id) end
+  local current = redis.call('HGET', thread, 'subject')
+  if not current or current == '' then redis.call('HSET', thread, 'subject', subject) end
+  if new then
+    local newest = redis.call('XREVRANGE', outbox, '+', '-', 'COUNT', 1)
+    redis.call('SET', cursor, newest[1] and newest[1][1] or '0', 'NX', 'EX', retention)
+  else
+    redis.call('EXPIRE', cursor, retention)  -- the cursor lives as long as the thread
+  end
+  redis.call('EXPIRE', thread, retention)
+  return {redis.call('HGETALL', thread), redis.call('GET', owner) or ''}
 end
-redis.call('EXPIRE', KEYS[1], ARGV[5])
-return {redis.call('HGETALL', KEYS[1]), redis.call('GET', KEYS[4])}
+"""
+# ThreadStore.claim. KEYS: the mail's inbound key, then the four keys of the thread by root and of the conversation
+# named in the mail (the root's again when none is); ARGV: the working time, the unsent field, whether to record the
+# mail in its thread ("1"/""), then `receive`'s arguments. Returns the state ("done", "working" or "mine"); with
+# "mine": which conversation ("root"/"named"), the unsent answer ("" when none), and when recorded the thread and
+# the owner.
+_CLAIM = _RECEIVE + """
+if not redis.call('SET', KEYS[1], 'working', 'NX', 'EX', ARGV[1]) then
+  return {redis.call('GET', KEYS[1]) or 'working'}
+end
+local base, which = 2, 'root'
+if KEYS[6] ~= KEYS[2] and redis.call('HGET', KEYS[6], 'address') == ARGV[4] then
+  base, which = 6, 'named'
+end
+local unsent = redis.call('HGET', KEYS[base], ARGV[2])
+if unsent or ARGV[3] ~= '1' then return {'mine', which, unsent or ''} end
+local recorded = receive(KEYS[base], KEYS[base + 1], KEYS[base + 2], KEYS[base + 3], ARGV[4], ARGV[5], ARGV[6],
+                         ARGV[7], ARGV[8])
+return {'mine', which, '', recorded[1], recorded[2]}
 """
 
 
@@ -123,6 +145,8 @@ class Claim:
     state: str  # "mine" (answer it now), "done" (answered before: mark it seen), "busy" (another process has it)
     conversation: str = ""  # with "mine"
     unsent: Optional[bytes] = None  # with "mine": an answer made earlier that SMTP refused
+    thread: Optional[Thread] = None  # with "mine", when the claim recorded the mail in its thread
+    agent: Optional[str] = None  # ... and the agent who has the conversation (None: the bot answers)
 
 
 def _bytes(value: object) -> Optional[bytes]:
@@ -140,30 +164,49 @@ class ThreadStore:
         self.redis = client
         self.retention_seconds = retention_seconds
         self.domain = domain
-        self._received = client.register_script(_RECEIVED)
+        self._claim = client.register_script(_CLAIM)
 
     # -- conversations ---------------------------------------------------------------------------------------
-    def claim(self, mail_id: str, inbound: Inbound) -> Claim:
+    def claim(self, mail_id: str, inbound: Inbound, record: bool = True) -> Claim:
         """Take a received mail to answer, and find its conversation, in one round trip (it is on every
         shopper's wait). A mail answering one of our mails continues that conversation when it comes from the
         thread's address; otherwise (someone else answering in the thread, state expired, no mail of ours
-        answered) the thread's root decides."""
+        answered) the thread's root decides.
+
+        With `record` (not for automatic mail, which is never answered) the mail is recorded in its thread in
+        the same round trip, unless an answer to it is waiting to be sent: the thread then answers to it and
+        to its References, and a new thread starts delivering the outbox from its current end (older messages
+        were never for it). Recorded as it arrives, not after earlier mails of the conversation are answered:
+        a shopper who answers "2" to the buttons they saw means those, not the ones of an answer they had not
+        seen yet."""
         ours = self._named_conversation(inbound)
         root = self._by_root(inbound)
-        field = f"unsent:{mail_id}"
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.set(inbound_key(mail_id), "working", nx=True, ex=WORKING_SECONDS)
-        pipe.get(inbound_key(mail_id))
-        pipe.hget(thread_key(root), field)
-        if ours is not None:
-            pipe.hmget(thread_key(ours), "address", field)
-        taken, state, root_unsent, *named = pipe.execute()
-        if not taken:
-            return Claim("done" if _text(state) == "done" else "busy")
-        if named and _text(named[0][0]) == inbound.sender:
-            assert ours is not None
-            return Claim("mine", ours, _bytes(named[0][1]))
-        return Claim("mine", root, _bytes(root_unsent))
+        named = ours or root
+        stored = self._claim(
+            keys=[inbound_key(mail_id), *self._receive_keys(root), *self._receive_keys(named)],
+            args=[WORKING_SECONDS, f"unsent:{mail_id}", "1" if record else "", *self._receive_args(inbound)])
+        state = _text(stored[0])
+        if state != "mine":
+            return Claim("done" if state == "done" else "busy")
+        conversation = named if _text(stored[1]) == "named" else root
+        if len(stored) < 5:
+            return Claim("mine", conversation, _bytes(stored[2]) or None)
+        thread, agent = self._recorded(conversation, stored[3], stored[4])
+        return Claim("mine", conversation, None, thread, agent)
+
+    @staticmethod
+    def _receive_keys(conversation: str) -> list[str]:
+        return [thread_key(conversation), cursor_key(CHANNEL, conversation), handoff_keys.outbox(conversation),
+                handoff_keys.owner(conversation)]
+
+    def _receive_args(self, inbound: Inbound) -> list[object]:
+        return [inbound.sender, inbound.message_id, " ".join(chain(inbound.references, inbound.message_id)),
+                inbound.subject[:300], self.retention_seconds]
+
+    def _recorded(self, conversation: str, stored: list, owner: object) -> tuple[Thread, Optional[str]]:
+        thread = self._thread(conversation, dict(zip(stored[::2], stored[1::2])))
+        assert thread is not None
+        return thread, _text(owner) or None
 
     def _named_conversation(self, inbound: Inbound) -> Optional[str]:
         """The conversation in the first of our Message-IDs the mail answers (In-Reply-To, then References from
@@ -195,21 +238,6 @@ class ThreadStore:
             buttons = ()
         return Thread(conversation, raw["address"], raw.get("subject", ""), raw.get("last_id", ""),
                       tuple(raw.get("refs", "").split()), buttons)
-
-    def received(self, conversation: str, inbound: Inbound) -> tuple[Thread, Optional[str]]:
-        """Record a shopper's mail in its thread (before the turn, so an agent's message meanwhile can be threaded),
-        in one round trip (it is on the shopper's wait): the thread as it is now, and the agent who has the
-        conversation (None: the bot answers).
-
-        A new thread starts delivering the outbox from its current end: older messages were never for this thread."""
-        stored, agent = self._received(
-            keys=[thread_key(conversation), cursor_key(CHANNEL, conversation), handoff_keys.outbox(conversation),
-                  handoff_keys.owner(conversation)],
-            args=[inbound.sender, inbound.message_id, " ".join(chain(inbound.references, inbound.message_id)),
-                  inbound.subject[:300], self.retention_seconds])
-        thread = self._thread(conversation, dict(zip(stored[::2], stored[1::2])))
-        assert thread is not None
-        return thread, _text(agent) if agent is not None else None
 
     def answered(self, conversation: str, message_id: str, buttons: Optional[list[tuple[str, str]]]) -> None:
         """We sent `message_id` in the thread: the next mail answers to it; `buttons` are the ones it offered

@@ -534,6 +534,38 @@ def test_with_idle_a_new_mail_is_answered_without_waiting_for_a_poll(redis_url: 
         assert imap.logins == 1
 
 
+def test_mails_of_one_thread_found_together_are_answered_in_order_each_in_reply_to_its_own(redis_url: str) -> None:
+    """Two mails of one thread found in one look: answered in order, each answer In-Reply-To its mail with that
+    mail's References (RFC 5322 3.6.4), the thread's root first; a later reply to our answer continues it."""
+    with ImapStandIn(IMAP_USER, IMAP_PASSWORD) as imap, SmtpSink() as smtp:
+        sender = shopper()
+        first, first_id = make_mail(sender, "退货", "我要退货")
+        second, second_id = make_mail(sender, "Re: 退货", "订单号是 12345", in_reply_to=first_id,
+                                      references=(first_id,))
+        imap.deliver(first)
+        imap.deliver(second)  # both there before the channel's first look
+        answers: list[SentMail] = []
+        third_id = ""
+
+        async def scenario(service: channel.MailService, bot: EchoBot) -> None:
+            nonlocal third_id
+            answers.append(await answer_of(smtp, first_id, 20))
+            answers.append(await answer_of(smtp, second_id, 20))
+            ours = answers[1]["Message-ID"]
+            third, third_id = make_mail(sender, "Re: 退货", "好的谢谢", in_reply_to=ours,
+                                        references=(first_id, second_id, ours))
+            imap.deliver(third)
+            answers.append(await answer_of(smtp, third_id, 20))
+
+        bot = run_service(imap, smtp, redis_url, 30.0, scenario)
+        assert bot.received == ["我要退货", "订单号是 12345", "好的谢谢"]
+        assert [a["In-Reply-To"] for a in answers] == [first_id, second_id, third_id]
+        assert [a["References"].split() for a in answers] == [
+            [first_id], [first_id, second_id], [first_id, second_id, answers[1]["Message-ID"], third_id]]
+        conversations = {a["Message-ID"].split(".")[1] for a in answers}  # our ids name the conversation
+        assert len(conversations) == 1
+
+
 def test_an_answered_mail_is_marked_seen_with_the_next_look_or_on_its_own(redis_url: str,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """After an answer the IDLE goes on: the \\Seen mark rides in the write of the next mail's look (a FETCH by
