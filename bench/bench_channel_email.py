@@ -58,7 +58,7 @@ import aiohttp  # noqa: E402
 import yaml  # noqa: E402
 
 from bench import conversations as convs  # noqa: E402
-from bench.common import Phase, paired_serial, percentile, run_phase  # noqa: E402
+from bench.common import Phase, alternating_rounds, paired_serial, run_phase  # noqa: E402
 from bot.config import PROJECT_ROOT, load_settings  # noqa: E402
 from bot.runtime.runner import Stack  # noqa: E402
 from bot.shop import ensure_database  # noqa: E402
@@ -167,19 +167,7 @@ async def measure(channels: Channels, mix: Callable[[int], convs.Conversation], 
     results: dict[str, Any] = {"c1": {"email": mail.summary(), "rest": rest.summary(),
                                       "p50_ratio_median": round(statistics.median(pair_ratios), 3),
                                       "pairs": len(pair_ratios)}}
-    totals = {"email": Phase("email", CONCURRENCY), "rest": Phase("rest", CONCURRENCY)}
-    ratios = []
-    for number in range(rounds):
-        order = ("email", "rest") if number % 2 == 0 else ("rest", "email")
-        done = {}
-        for channel in order:
-            done[channel] = await phase(channel, CONCURRENCY, turns)
-            totals[channel].absorb(done[channel])
-        if done["email"].latencies_ms and done["rest"].latencies_ms:
-            ratios.append(percentile(done["email"].latencies_ms, 0.5) / percentile(done["rest"].latencies_ms, 0.5))
-    results[f"c{CONCURRENCY}"] = {channel: p.summary() for channel, p in totals.items()}
-    results[f"c{CONCURRENCY}"]["p50_ratio_by_round"] = [round(r, 3) for r in ratios]
-    results[f"c{CONCURRENCY}"]["p50_ratio_median"] = round(statistics.median(ratios), 3) if ratios else None
+    results[f"c{CONCURRENCY}"] = await alternating_rounds("email", phase, CONCURRENCY, turns, rounds)
     return results
 
 

@@ -42,7 +42,7 @@ import aiohttp  # noqa: E402
 import yaml  # noqa: E402
 
 from bench import conversations as convs  # noqa: E402
-from bench.common import Phase, paired_serial, percentile, run_phase  # noqa: E402
+from bench.common import Phase, alternating_rounds, paired_serial, run_phase  # noqa: E402
 from bot.config import PROJECT_ROOT, load_settings  # noqa: E402
 from bot.runtime.runner import Stack  # noqa: E402
 from bot.shop import ensure_database  # noqa: E402
@@ -133,19 +133,7 @@ async def measure(channels: Channels, mix: Callable[[int], convs.Conversation], 
                      "p50_ratio_median": round(statistics.median(pair_ratios), 3),
                      "pairs": len(pair_ratios)}
     for concurrency, (turns, rounds) in plan.items():
-        totals = {"telegram": Phase("telegram", concurrency), "rest": Phase("rest", concurrency)}
-        ratios = []
-        for number in range(rounds):
-            order = ("telegram", "rest") if number % 2 == 0 else ("rest", "telegram")
-            done = {}
-            for channel in order:
-                done[channel] = await phase(channel, concurrency, turns)
-                totals[channel].absorb(done[channel])
-            ratios.append(percentile(done["telegram"].latencies_ms, 0.5)
-                          / percentile(done["rest"].latencies_ms, 0.5))
-        results[f"c{concurrency}"] = {channel: p.summary() for channel, p in totals.items()}
-        results[f"c{concurrency}"]["p50_ratio_by_round"] = [round(r, 3) for r in ratios]
-        results[f"c{concurrency}"]["p50_ratio_median"] = round(statistics.median(ratios), 3)
+        results[f"c{concurrency}"] = await alternating_rounds("telegram", phase, concurrency, turns, rounds)
     return results
 
 

@@ -14,6 +14,8 @@ from bench import conversations as convs
 
 # One turn: (session, conversation number, what the shopper says, the phase to record it in).
 Turn = Callable[[aiohttp.ClientSession, int, str, "Phase"], Awaitable[None]]
+# One phase: (channel, concurrency, turns) run on fresh conversations.
+PhaseRun = Callable[[str, int, int], Awaitable["Phase"]]
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -100,3 +102,22 @@ async def paired_serial(channel: str, channel_turn: Turn, rest_turn: Turn, mix: 
                 sent += 1
             index += 1
     return through, rest, ratios
+
+
+async def alternating_rounds(channel: str, phase: PhaseRun, concurrency: int, turns: int, rounds: int
+                             ) -> dict[str, Any]:
+    """`rounds` rounds of `turns` turns at `concurrency` on the channel and over REST, which goes first
+    alternating: each side's summary, each round's channel/REST p50 ratio and their median."""
+    totals = {channel: Phase(channel, concurrency), "rest": Phase("rest", concurrency)}
+    ratios = []
+    for number in range(rounds):
+        done = {}
+        for name in (channel, "rest") if number % 2 == 0 else ("rest", channel):
+            done[name] = await phase(name, concurrency, turns)
+            totals[name].absorb(done[name])
+        if done[channel].latencies_ms and done["rest"].latencies_ms:
+            ratios.append(percentile(done[channel].latencies_ms, 0.5) / percentile(done["rest"].latencies_ms, 0.5))
+    result: dict[str, Any] = {name: p.summary() for name, p in totals.items()}
+    result["p50_ratio_by_round"] = [round(r, 3) for r in ratios]
+    result["p50_ratio_median"] = round(statistics.median(ratios), 3) if ratios else None
+    return result

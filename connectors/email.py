@@ -481,7 +481,6 @@ class MailService:
         return _Job(uid, head, mail_id, unsent=claim.unsent, conversation=claim.conversation, thread=claim.thread,
                     agent=claim.agent)
 
-
     def _forget_task(self, task: asyncio.Task) -> None:
         for uid, running in list(self._inflight.items()):
             if running is task:
