@@ -80,7 +80,15 @@ from bot.runtime.redis_clients import new_async_redis, shared_redis
 from connectors.deliver import deliver
 from connectors.mail import compose, transport
 from connectors.mail.parsing import Inbound, Malformed, domain_of, header_of, read_mail
-from connectors.mail.threads import CHANNEL, CONVERSATION_PREFIX, Thread, ThreadStore, mail_identity, our_message_id
+from connectors.mail.threads import (
+    CHANNEL,
+    CONVERSATION_PREFIX,
+    Claim,
+    Thread,
+    ThreadStore,
+    mail_identity,
+    our_message_id,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -158,16 +166,13 @@ class MailConfig:
 @dataclass
 class _Job:
     """A mail to answer: its UID, what it says (`head`: the whole mail read, or its header alone when it was
-    too big to fetch at once), its claim (mail id; "" when another process has it)."""
+    too big to fetch at once), its mail id ("" when another process has it) and what claiming it found."""
 
     uid: int
     head: Inbound
     mail_id: str
-    unsent: Optional[bytes] = None  # an answer made earlier that SMTP refused
-    conversation: str = ""
+    claim: Claim  # its conversation, an answer made earlier that SMTP refused, the thread as the mail was recorded
     raw: Optional[bytes] = None  # the whole mail, fetched again when `head` is its header alone
-    thread: Optional[Thread] = None  # the thread as the claim recorded the mail in it (None with `unsent`)
-    agent: Optional[str] = None  # the agent who had the conversation then (None: the bot answers)
 
     @property
     def whole(self) -> bool:
@@ -441,7 +446,7 @@ class MailService:
                 else:
                     self._look_again_soon = True  # another process has it: taken again should it give it up
             wanted = [job.uid for job in jobs
-                      if not job.whole and job.unsent is None and job.head.size <= self.max_bytes]
+                      if not job.whole and job.claim.unsent is None and job.head.size <= self.max_bytes]
             bodies = await self._imap(self.mailbox.messages, wanted) if wanted else {}
         except BaseException:
             for job in jobs:
@@ -471,15 +476,14 @@ class MailService:
         mail_id = mail_identity(head, header)
         claim = self.store.claim(mail_id, head, record=not head.automatic)
         if claim.state == "busy":
-            return _Job(uid, head, "")
+            return _Job(uid, head, "", claim)
         if claim.state == "done":
             return None
         if head.automatic:
             logger.info("e-mail channel: mail %d not answered: %s", uid, head.automatic)
             self.store.finish(mail_id)
             return None
-        return _Job(uid, head, mail_id, unsent=claim.unsent, conversation=claim.conversation, thread=claim.thread,
-                    agent=claim.agent)
+        return _Job(uid, head, mail_id, claim)
 
     def _forget_task(self, task: asyncio.Task) -> None:
         for uid, running in list(self._inflight.items()):
@@ -525,10 +529,10 @@ class MailService:
 
     async def _answer(self, job: _Job) -> bool:
         """Read, run the turn, send the answer; True once the mail needs no more work."""
-        uid, mail_id, head = job.uid, job.mail_id, job.head
-        if job.unsent is not None:  # answered before, SMTP refused it: send that answer, do not run the turn again
+        uid, mail_id, head, conversation = job.uid, job.mail_id, job.head, job.claim.conversation
+        if job.claim.unsent is not None:  # answered before, SMTP refused it: send that answer, do not run the turn again
             try:
-                await self._send(job.unsent, head.sender)
+                await self._send(job.claim.unsent, head.sender)
             except transport.MailError as error:
                 if transport.permanent(error):
                     logger.error("e-mail channel: SMTP refuses the answer to mail %d for good (%s); dropped", uid,
@@ -536,11 +540,11 @@ class MailService:
                     return True
                 logger.warning("e-mail channel: SMTP still refuses the answer to mail %d (%s)", uid, error)
                 return False
-            self.store.sent(job.conversation, mail_id)
-            self.store.answered(job.conversation, our_message_id("re", job.conversation, mail_id[:16], self.domain),
+            self.store.sent(conversation, mail_id)
+            self.store.answered(conversation, our_message_id("re", conversation, mail_id[:16], self.domain),
                                 None)
             return True
-        inbound, conversation = head, job.conversation
+        inbound = head
         if not job.whole and head.size <= self.max_bytes:
             if job.raw is None:
                 raise LookupError(f"mail {uid} could not be fetched")
@@ -549,7 +553,7 @@ class MailService:
             except Malformed as error:
                 logger.warning("e-mail channel: mail %d is malformed (%s); marked seen, not answered", uid, error)
                 return True
-        thread, agent = job.thread, job.agent
+        thread, agent = job.claim.thread, job.claim.agent
         assert thread is not None, "a claim records the mail it takes to answer"
         async with self._lock(conversation):
             envelope = self._open_envelope(inbound.sender)

@@ -87,8 +87,9 @@ class OrderAccessGuard:
     def record_failure(self, order_no: str, client_id: Optional[str]) -> Optional[Refusal]:
         """Count a wrong check; a refusal when it locked the order or the client."""
         window = self.limits.window_seconds
-        order_failures = self._windows.add(_key("failures", "order", order_no), window)
-        client_failures = self._windows.add(_key("failures", "client", client_id), window) if client_id else 0
+        keys = [_key("failures", "order", order_no)] + ([_key("failures", "client", client_id)] if client_id else [])
+        counts = self._windows.add_each(keys, window)  # one round trip for both windows
+        order_failures, client_failures = counts[0], counts[1] if client_id else 0
         if order_failures >= self.limits.failures_per_order:
             return self._lock("order", order_no, order_no, client_id, order_failures)
         if client_id and client_failures >= self.limits.failures_per_client:

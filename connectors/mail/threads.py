@@ -184,29 +184,23 @@ class ThreadStore:
         named = ours or root
         stored = self._claim(
             keys=[inbound_key(mail_id), *self._receive_keys(root), *self._receive_keys(named)],
-            args=[WORKING_SECONDS, f"unsent:{mail_id}", "1" if record else "", *self._receive_args(inbound)])
+            args=[WORKING_SECONDS, f"unsent:{mail_id}", "1" if record else "", inbound.sender, inbound.message_id,
+                  " ".join(chain(inbound.references, inbound.message_id)), inbound.subject[:300],
+                  self.retention_seconds])
         state = _text(stored[0])
         if state != "mine":
             return Claim("done" if state == "done" else "busy")
         conversation = named if _text(stored[1]) == "named" else root
         if len(stored) < 5:
             return Claim("mine", conversation, _bytes(stored[2]) or None)
-        thread, agent = self._recorded(conversation, stored[3], stored[4])
-        return Claim("mine", conversation, None, thread, agent)
+        thread = self._thread(conversation, dict(zip(stored[3][::2], stored[3][1::2])))
+        assert thread is not None  # the script has just written its address
+        return Claim("mine", conversation, None, thread, _text(stored[4]) or None)
 
     @staticmethod
     def _receive_keys(conversation: str) -> list[str]:
         return [thread_key(conversation), cursor_key(CHANNEL, conversation), handoff_keys.outbox(conversation),
                 handoff_keys.owner(conversation)]
-
-    def _receive_args(self, inbound: Inbound) -> list[object]:
-        return [inbound.sender, inbound.message_id, " ".join(chain(inbound.references, inbound.message_id)),
-                inbound.subject[:300], self.retention_seconds]
-
-    def _recorded(self, conversation: str, stored: list, owner: object) -> tuple[Thread, Optional[str]]:
-        thread = self._thread(conversation, dict(zip(stored[::2], stored[1::2])))
-        assert thread is not None
-        return thread, _text(owner) or None
 
     def _named_conversation(self, inbound: Inbound) -> Optional[str]:
         """The conversation in the first of our Message-IDs the mail answers (In-Reply-To, then References from

@@ -314,8 +314,7 @@ class Mailbox:
         client = self._client()
         # This search sees every message there now: announcements of earlier ones are done with (later ones,
         # arriving with its answer, stay for idle() to find).
-        for kind in ("EXISTS", "RECENT"):
-            client.untagged_responses.pop(kind, None)
+        self._announced(client)
         typ, data = client.uid("SEARCH", "UNSEEN")  # the server looks at the mailbox anew for any command
         self._ok(typ, data, "UID SEARCH")
         unseen = sorted(int(uid) for chunk in data if chunk for uid in bytes(chunk).split())
@@ -374,8 +373,7 @@ class Mailbox:
         if self.next_uid is None:
             return self.look(skip, first_bytes, mark_seen)
         client = self._client()
-        for kind in ("EXISTS", "RECENT"):  # this fetch sees every message there now
-            client.untagged_responses.pop(kind, None)
+        self._announced(client)  # this fetch sees every message there now (as `unseen`)
         storing = self._begin_store(client, mark_seen)
         since = self.next_uid
         # "n:*" always holds the highest UID, even below n (RFC 3501 6.4.8): that one is not new.
@@ -421,8 +419,9 @@ class Mailbox:
         numbers = [uids] if isinstance(uids, int) else uids
         if not numbers:
             return
-        typ, data = self._client().uid("STORE", ",".join(str(u) for u in numbers), "+FLAGS.SILENT", "(\\Seen)")
-        self._ok(typ, data, "UID STORE")
+        client = self._client()
+        if self._end_store(client, self._begin_store(client, numbers), numbers):
+            raise imaplib.IMAP4.error(f"UID STORE \\Seen refused for {numbers}")
 
     # -- IDLE (RFC 2177) ------------------------------------------------------------------------------------------
     def interrupt(self) -> None:
