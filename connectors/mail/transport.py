@@ -235,6 +235,7 @@ TIME_UP = "time up"  # nothing happened for the time asked
 WOKEN = "woken"  # `interrupt()` was called: the connection is wanted for something else
 NO_IDLE = "no idle"  # the server does not offer IDLE (or refused it on this connection): poll instead
 _UID = re.compile(rb"\bUID (\d+)")
+_NUMBER = re.compile(rb"^(\d+) ")  # a FETCH response's message sequence number
 _FLAGS = re.compile(rb"\bFLAGS \(([^)]*)\)", re.IGNORECASE)
 
 
@@ -253,6 +254,7 @@ class _Fetched:
     size: int  # RFC822.SIZE, 0 when not asked for
     data: bytes  # the literal (BODY[]...)
     seen: bool  # \Seen among its FLAGS (False when not asked for)
+    number: int = 0  # its message sequence number when fetched
 
 
 class Mailbox:
@@ -312,10 +314,10 @@ class Mailbox:
     def unseen(self) -> list[int]:
         """The UIDs of the messages not yet marked \\Seen, oldest first."""
         client = self._client()
-        # This search sees every message there now: announcements of earlier ones are done with (later ones,
-        # arriving with its answer, stay for idle() to find).
+        # Announcements of earlier mail are done with: this search sees it. Mail announced with its answer stays
+        # for idle() to find: it came later, or (Dovecot) the search looked at the mailbox as it was before.
         self._announced(client)
-        typ, data = client.uid("SEARCH", "UNSEEN")  # the server looks at the mailbox anew for any command
+        typ, data = client.uid("SEARCH", "UNSEEN")
         self._ok(typ, data, "UID SEARCH")
         unseen = sorted(int(uid) for chunk in data if chunk for uid in bytes(chunk).split())
         if unseen and self.next_uid is not None:
@@ -347,6 +349,8 @@ class Mailbox:
                 if current is not None and uid is not None:
                     found[uid] = current
                 uid, current = None, _Fetched(0, part[1] if isinstance(part[1], bytes) else b"", False)
+                if (match := _NUMBER.match(part[0])) is not None:
+                    current.number = int(match.group(1))
                 note(part[0])
             elif isinstance(part, bytes) and current is not None:  # b' UID 7 FLAGS (\\Seen))' after it (Gmail)
                 note(part)
@@ -373,13 +377,13 @@ class Mailbox:
         if self.next_uid is None:
             return self.look(skip, first_bytes, mark_seen)
         client = self._client()
-        self._announced(client)  # this fetch sees every message there now (as `unseen`)
         storing = self._begin_store(client, mark_seen)
         since = self.next_uid
         # "n:*" always holds the highest UID, even below n (RFC 3501 6.4.8): that one is not new.
-        fetched = {uid: f for uid, f in self._fetch(f"{since}:*", f"FLAGS RFC822.SIZE BODY.PEEK[]<0.{first_bytes}>")
-                   .items() if uid >= since}
+        every = self._fetch(f"{since}:*", f"FLAGS RFC822.SIZE BODY.PEEK[]<0.{first_bytes}>")
+        fetched = {uid: f for uid, f in every.items() if uid >= since}
         unmarked = self._end_store(client, storing, mark_seen)
+        self._announced(client, max((f.number for f in every.values()), default=0))
         if not fetched:  # announced, yet nothing past the last look (an expunge, say): look at everything
             looked = self.look(skip, first_bytes)
             return Looked(looked.unseen, looked.found, True, unmarked)
@@ -466,10 +470,17 @@ class Mailbox:
             self._drop()  # mid-IDLE (or mid-`then`), a LOGOUT would only wait for the time-out
             raise
 
-    def _announced(self, client: imaplib.IMAP4) -> bool:
+    def _announced(self, client: imaplib.IMAP4, known: Optional[int] = None) -> bool:
+        """Whether the server announced mail since the last look (and forget it). `known`: the mailbox's last
+        message number as a FETCH of "n:*" just saw it; an announcement of no more messages than that was news
+        that fetch took in (servers such as Dovecot announce mail with the answer to the command that saw it
+        first), one of more arrived after it and stays for the next idle()."""
         exists = client.untagged_responses.pop("EXISTS", None)
         recent = client.untagged_responses.pop("RECENT", None) or []
-        return bool(exists) or any(_number(value) for value in recent)
+        if known is not None and exists and any(_number(value) > known for value in exists):
+            client.untagged_responses["EXISTS"], client.untagged_responses["RECENT"] = exists, recent
+            return True
+        return known is None and (bool(exists) or any(_number(value) for value in recent))
 
     def _idle(self, client: imaplib.IMAP4, seconds: float, then: Optional[Callable[[], T]]
               ) -> tuple[str, Optional[T]]:

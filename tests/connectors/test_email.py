@@ -1,7 +1,9 @@
 """The e-mail channel: reading mail (units); the mailbox watch (IMAP IDLE, polling, a dropped connection) with the
 channel's MailService in this process and a stand-in bot; and whole conversations by mail through real protocols
 against a real Rasa. The channel's imaplib client talks to the IMAP stand-in (tests/fakes/imap_server.py) over
-loopback, its smtplib client to an aiosmtpd server that records every mail."""
+loopback, which records every command so the tests can check what the channel asks, and where it matters most
+(the mailbox client itself, IDLE, mail arriving together, a dropped connection) to a real Dovecot as well
+(tests/dovecot.py); its smtplib client to an aiosmtpd server that records every mail."""
 from __future__ import annotations
 
 import asyncio
@@ -23,7 +25,7 @@ from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parsedate_to_datetime
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator, Optional
+from typing import Any, Awaitable, Callable, Iterator, Optional, Union
 
 import pytest
 import redis
@@ -45,6 +47,7 @@ from connectors.mail import compose, transport
 from connectors.mail.parsing import Malformed, automatic_reason, html_to_text, read_mail, strip_history
 from connectors.mail.threads import conversation_in_id, conversation_of_root
 from tests.conftest import MODEL, RunningStack, SampleOrder
+from tests.dovecot import Dovecot
 from tests.fakes.imap_server import ImapStandIn, SentMail, SmtpSink
 from tests.fakes.tls import make_certificates
 
@@ -308,6 +311,7 @@ def test_a_look_at_new_mail_asks_by_uid_range_and_carries_the_seen_marks() -> No
             assert imap.is_seen(old) and box.next_uid == newest + 1
             assert [" ".join(c.split()[1:4]) for c in imap.commands[-2:]] == [f"UID STORE {old}",
                                                                              f"UID FETCH {new}:*"]
+            assert box.idle(0.3) == transport.TIME_UP  # the "* 4 EXISTS" in the fetch's answer was about these
             # Nothing past the last look (only the highest old UID answers "n:*"): the whole mailbox instead.
             looked = box.look_new((), 10, mark_seen=[new])
             assert looked.complete and looked.unseen == [newest] and imap.is_seen(new)
@@ -458,6 +462,58 @@ def test_a_missing_ca_file_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: P
 
 
 # -- the mailbox watch: MailService in this process, a stand-in bot -----------------------------------------------
+def crlf(raw: bytes) -> bytes:
+    """A mail as a server stores it: CRLF line ends."""
+    return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def test_the_mailbox_works_with_a_real_imap_server_dovecot() -> None:
+    """What the stand-in cannot show: the channel's IMAP client against Debian's Dovecot. Looks by search and by
+    UID range with the \\Seen marks in the same write, IDLE with a look right behind its DONE, an interrupt, a
+    dropped connection. Dovecot answers a command from the mailbox as the connection's previous command left it
+    and announces what arrived since with the answer: that mail is looked at again, not lost, and an
+    announcement a look has taken in does not come back as news."""
+    with Dovecot(IMAP_USER, IMAP_PASSWORD) as imap:
+        box = transport.Mailbox(transport.Server("127.0.0.1", imap.port, "none", IMAP_USER, IMAP_PASSWORD))
+        try:
+            box.connect()
+            assert box.idle_offered and box.next_uid == 1
+            old = imap.deliver(make_mail("a@example.com", "你好", "旧邮件")[0])
+            box.look((), 10)  # Dovecot's search may answer from the mailbox as it was: its answer announces it
+            assert box.idle(20) == transport.NEW_MAIL
+            assert box.unseen() == [old]
+            new = imap.deliver(make_mail("b@example.com", "你好", "新邮件")[0])
+            imap.deliver(make_mail("c@example.com", "你好", "已读")[0], flags=("\\Seen",))  # read in a mail app
+            newest_raw = make_mail("d@example.com", "你好", "最新")[0]
+            newest = imap.deliver(newest_raw)
+            # Dovecot's FETCH answers from the mailbox as its last command left it: not yet holding these three,
+            # so the look falls back to a whole one (the UID range holds nothing new), which sees them.
+            looked = box.look_new({new}, 40, mark_seen=[old])
+            assert looked.unseen == [new, newest] and not looked.unmarked
+            assert looked.found == {newest: (len(crlf(newest_raw)), crlf(newest_raw)[:40])}
+            assert imap.is_seen(old) and box.next_uid == newest + 1
+            assert box.idle(1.5) == transport.TIME_UP  # nothing announced is left unlooked at
+            raw, _ = make_mail("e@example.com", "你好", "在 IDLE 时到")
+            threading.Timer(0.3, imap.deliver, (raw,)).start()
+            outcome, behind_done = box.idle_then(20, lambda: box.look_new((), 1000, mark_seen=[new]))
+            assert outcome == transport.NEW_MAIL and behind_done is not None
+            assert behind_done.unseen == [newest + 1]
+            assert behind_done.found[newest + 1] == (len(crlf(raw)), crlf(raw))
+            assert imap.is_seen(new) and box.client is not None and not box.client.tagged_commands
+            assert box.idle(1.5) == transport.TIME_UP  # the connection works on, nothing left over
+            assert box.message(newest) == crlf(newest_raw) and not imap.is_seen(newest)
+            threading.Timer(0.3, box.interrupt).start()
+            assert box.idle(20) == transport.WOKEN
+            box.mark_seen([newest, newest + 1])
+            assert imap.unseen() == [] and box.unseen() == []
+            threading.Timer(0.5, imap.drop_connections).start()
+            with pytest.raises((imaplib.IMAP4.abort, *transport.MailError)):
+                box.idle(20)
+            assert box.client is None and box.unseen() == [] and imap.logins == 2
+        finally:
+            box.close()
+
+
 @pytest.fixture(scope="module")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     server = start_embedded(tmp_path_factory.mktemp("mail-redis"), persist=False)
@@ -484,7 +540,16 @@ class EchoBot:
         await message.output_channel.send_response(message.sender_id, {"text": f"收到：{message.text}"})
 
 
-def run_service(imap: ImapStandIn, smtp: SmtpSink, redis_url: str, poll_seconds: float,
+MailboxServer = Union[ImapStandIn, Dovecot]
+IMAP_SERVERS = ["stand-in", "dovecot"]
+
+
+def imap_server(kind: str) -> MailboxServer:
+    """The service mailbox: the stand-in, which records what the channel asks, or a real Dovecot."""
+    return ImapStandIn(IMAP_USER, IMAP_PASSWORD) if kind == "stand-in" else Dovecot(IMAP_USER, IMAP_PASSWORD)
+
+
+def run_service(imap: MailboxServer, smtp: SmtpSink, redis_url: str, poll_seconds: float,
                 scenario: Callable[[channel.MailService, EchoBot], Awaitable[None]]) -> EchoBot:
     """Run the channel's MailService (no Rasa) against the stand-ins for the length of `scenario`."""
     config = channel.MailConfig(SERVICE, transport.Server("127.0.0.1", smtp.port, "none"),
@@ -509,9 +574,10 @@ async def answer_of(smtp: SmtpSink, message_id: str, timeout: float) -> SentMail
     return await asyncio.to_thread(smtp.wait_for_reply, message_id, timeout)
 
 
-def test_with_idle_a_new_mail_is_answered_without_waiting_for_a_poll(redis_url: str) -> None:
+@pytest.mark.parametrize("server", IMAP_SERVERS)
+def test_with_idle_a_new_mail_is_answered_without_waiting_for_a_poll(redis_url: str, server: str) -> None:
     """MAIL_POLL_SECONDS is 30 here: an answer within seconds came through IDLE."""
-    with ImapStandIn(IMAP_USER, IMAP_PASSWORD) as imap, SmtpSink() as smtp:
+    with imap_server(server) as imap, SmtpSink() as smtp:
         waits: list[float] = []
 
         async def scenario(service: channel.MailService, bot: EchoBot) -> None:
@@ -529,15 +595,18 @@ def test_with_idle_a_new_mail_is_answered_without_waiting_for_a_poll(redis_url: 
         assert max(waits) < 5, waits
         assert bot.received == ["你好 0", "你好 1", "你好 2"]
         assert len(smtp.mails) == 3
-        searches = [c for c in imap.commands if "SEARCH" in c]
-        assert len(searches) <= 8, searches  # looked when told, not on a clock
+        if isinstance(imap, ImapStandIn):
+            searches = [c for c in imap.commands if "SEARCH" in c]
+            assert len(searches) <= 8, searches  # looked when told, not on a clock
         assert imap.logins == 1
 
 
-def test_mails_of_one_thread_found_together_are_answered_in_order_each_in_reply_to_its_own(redis_url: str) -> None:
+@pytest.mark.parametrize("server", IMAP_SERVERS)
+def test_mails_of_one_thread_found_together_are_answered_in_order_each_in_reply_to_its_own(redis_url: str,
+                                                                                           server: str) -> None:
     """Two mails of one thread found in one look: answered in order, each answer In-Reply-To its mail with that
     mail's References (RFC 5322 3.6.4), the thread's root first; a later reply to our answer continues it."""
-    with ImapStandIn(IMAP_USER, IMAP_PASSWORD) as imap, SmtpSink() as smtp:
+    with imap_server(server) as imap, SmtpSink() as smtp:
         sender = shopper()
         first, first_id = make_mail(sender, "退货", "我要退货")
         second, second_id = make_mail(sender, "Re: 退货", "订单号是 12345", in_reply_to=first_id,
@@ -620,8 +689,9 @@ def test_without_idle_the_mailbox_is_polled(redis_url: str, server: str) -> None
         assert len(idles) == (0 if server == "without IDLE" else 1), idles  # refused once: not asked again
 
 
-def test_a_dropped_idle_connection_is_reopened_and_nothing_is_lost(redis_url: str) -> None:
-    with ImapStandIn(IMAP_USER, IMAP_PASSWORD) as imap, SmtpSink() as smtp:
+@pytest.mark.parametrize("server", IMAP_SERVERS)
+def test_a_dropped_idle_connection_is_reopened_and_nothing_is_lost(redis_url: str, server: str) -> None:
+    with imap_server(server) as imap, SmtpSink() as smtp:
         questions: list[str] = []
 
         async def scenario(service: channel.MailService, bot: EchoBot) -> None:
