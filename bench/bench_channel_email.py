@@ -5,10 +5,12 @@
     python bench/bench_channel_email.py --quick         # fewer turns
     python bench/bench_channel_email.py --poll 0.5      # another polling interval (default 0.1 s)
     python bench/bench_channel_email.py --no-idle       # a mailbox without IMAP IDLE: polling only
+    python bench/bench_channel_email.py --imap dovecot  # a real IMAP server (Debian's dovecot-imapd)
 
 One stack (Redis, action server, Rasa with the REST and e-mail channels) plus, in this process, the IMAP
 stand-in (tests/fakes/imap_server.py) as the service mailbox and an aiosmtpd server as the outgoing SMTP
-server. A mail turn starts when the shopper's mail appears in the mailbox and ends when the bot's answer (the
+server. A mail turn starts when the shopper's mail appears in the mailbox (the stand-in: as it is put there;
+Dovecot: when its APPEND is done) and ends when the bot's answer (the
 mail whose In-Reply-To is that mail) reaches the SMTP server: the channel's imaplib client has to notice it
 (told by the server in IMAP IDLE, "* N EXISTS"; with --no-idle, by UID SEARCH UNSEEN every MAIL_POLL_SECONDS),
 fetch it, strip the quoted history, run the turn and send the answer with smtplib (the mail is marked seen
@@ -26,6 +28,9 @@ Polling (--no-idle), the interval dominates the e-mail overhead: a mail waits on
 before the channel sees it (plus up to one more when it lands during a poll). The bench polls every 0.1 s, far
 shorter than a real deployment's (MAIL_POLL_SECONDS, 30 s by default), so with --no-idle the figure shows the
 channel's own cost; add half the real interval for what a shopper waits on a server without IDLE.
+With --imap dovecot the service mailbox is a real Dovecot (tests/dovecot.py) instead of the stand-in: what a
+shopper waits on a real server, which tells an IDLE client of new mail after a delay of its own (about half a
+second in Dovecot 2.3), so the figure is the server's delay plus the channel's cost, not the channel's alone.
 Not a test: it prints figures and writes .state/bench/channel_email.json.
 """
 from __future__ import annotations
@@ -45,7 +50,7 @@ from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -63,6 +68,7 @@ from bot.config import PROJECT_ROOT, load_settings  # noqa: E402
 from bot.runtime.runner import Stack  # noqa: E402
 from bot.shop import ensure_database  # noqa: E402
 from bot.tools.train import model_path  # noqa: E402
+from tests.dovecot import Dovecot  # noqa: E402
 from tests.fakes.imap_server import ImapStandIn, SentMail, SmtpSink  # noqa: E402
 
 SERVICE = "service@shop.test"
@@ -107,7 +113,7 @@ def shopper_mail(sender: str, subject: str, text: str, previous: Optional[SentMa
 
 
 class Channels:
-    def __init__(self, stack: Stack, imap: ImapStandIn, smtp: SmtpSink, run_id: str) -> None:
+    def __init__(self, stack: Stack, imap: Union[ImapStandIn, Dovecot], smtp: SmtpSink, run_id: str) -> None:
         self.stack = stack
         self.imap = imap
         self.smtp = smtp
@@ -132,8 +138,12 @@ class Channels:
     async def mail_turn(self, session: aiohttp.ClientSession, conversation: int, text: str, phase: Phase) -> None:
         sender = f"bench-{self.run_id}-{conversation}@example.com"
         raw, mid = shopper_mail(sender, f"咨询 {conversation}", text, self.last_answer.get(conversation))
-        started = time.monotonic()  # the SMTP server stamps what it receives with time.monotonic() too
-        self.imap.deliver(raw)
+        if isinstance(self.imap, Dovecot):
+            await asyncio.to_thread(self.imap.deliver, raw)  # an APPEND: in the mailbox once it is done
+            started = time.monotonic()  # the SMTP server stamps what it receives with time.monotonic() too
+        else:
+            started = time.monotonic()
+            self.imap.deliver(raw)
         try:
             answer = await asyncio.to_thread(self.smtp.wait_for_reply, mid, TURN_TIMEOUT)
         except TimeoutError:
@@ -176,15 +186,22 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer turns")
     parser.add_argument("--poll", type=float, default=0.1, help="MAIL_POLL_SECONDS for the run (default 0.1)")
     parser.add_argument("--no-idle", action="store_true", help="the mailbox offers no IMAP IDLE: polling only")
-    parser.add_argument("--output", type=Path, default=PROJECT_ROOT / ".state" / "bench" / "channel_email.json")
+    parser.add_argument("--imap", choices=("stand-in", "dovecot"), default="stand-in",
+                        help="the service mailbox: the IMAP stand-in (default) or a real Dovecot")
+    parser.add_argument("--output", type=Path, help="default .state/bench/channel_email[_dovecot].json")
     args = parser.parse_args()
+    args.output = args.output or PROJECT_ROOT / ".state" / "bench" / (
+        "channel_email_dovecot.json" if args.imap == "dovecot" else "channel_email.json")
     settings = load_settings()
     model = model_path(settings.models_dir)
     if not model.exists():
         print(f"no model at {model}: run `make model`", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory(prefix="bench-email-") as tmp, ImapStandIn(IMAP_USER, IMAP_PASSWORD, idle=not args.no_idle) as imap, \
-            SmtpSink() as smtp:
+    if args.imap == "dovecot" and args.no_idle:
+        parser.error("--no-idle needs the stand-in (Dovecot offers IDLE)")
+    mailbox = Dovecot(IMAP_USER, IMAP_PASSWORD) if args.imap == "dovecot" else \
+        ImapStandIn(IMAP_USER, IMAP_PASSWORD, idle=not args.no_idle)
+    with tempfile.TemporaryDirectory(prefix="bench-email-") as tmp, mailbox as imap, SmtpSink() as smtp:
         state = Path(tmp)
         credentials = yaml.safe_load((PROJECT_ROOT / "credentials.yml").read_text(encoding="utf-8")) or {}
         credentials["connectors.email.ShopEmailInput"] = None
@@ -201,7 +218,8 @@ def main() -> int:
         ensure_database(stack.shop_db)
         mix = convs.shop_mix(convs.load_orders(stack.shop_db))
         watch = f"polling every {args.poll} s" if args.no_idle else f"IMAP IDLE (polling {args.poll} s if it fails)"
-        print(f"==> starting the stack (Rasa with the REST and e-mail channels, {watch}) ...", flush=True)
+        print(f"==> starting the stack (Rasa with the REST and e-mail channels, {watch}; mailbox: {args.imap}) ...",
+              flush=True)
         load_before = os.getloadavg()
         with stack:
             channels = Channels(stack, imap, smtp, uuid.uuid4().hex[:8])
@@ -223,15 +241,18 @@ def main() -> int:
     if args.no_idle:
         print(f"Polling every {args.poll * 1000:.0f} ms accounts for ~{args.poll * 500:.0f} ms of it on average; "
               f"with the default MAIL_POLL_SECONDS=30 a shopper waits ~15 s more on average.")
-    else:
+    elif isinstance(imap, ImapStandIn):
         print(f"IMAP IDLE: the server announces each mail; {sum('SEARCH' in c for c in imap.commands)} UNSEEN "
               f"searches and {sum(c.endswith(' IDLE') for c in imap.commands)} IDLEs for the whole run.")
+    else:
+        print("IMAP IDLE on Dovecot: each mail is announced after Dovecot's own notification delay.")
     print(f"E-mail at c={CONCURRENCY}: p50 {(loaded['email']['p50_ms'] / loaded['rest']['p50_ms'] - 1) * 100:+.1f} %, "
           f"throughput {throughput:+.1f} % vs REST")
     print(f"load average before/after: {load_before[0]:.2f} / {load_after[0]:.2f}")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps({"at": time.strftime("%Y-%m-%d %H:%M:%S"), "quick": args.quick,
-                                       "poll_seconds": args.poll, "idle": not args.no_idle, "results": results,
+                                       "poll_seconds": args.poll, "idle": not args.no_idle, "imap": args.imap,
+                                       "results": results,
                                        "p50_overhead_percent_c1": round(overhead, 1),
                                        "p50_overhead_ms_c1": round(added, 1),
                                        "p50_overhead_percent_c1_paired": round(paired, 1),
