@@ -1,12 +1,14 @@
-"""What the channel benchmarks share: percentiles, one phase's record of timed turns, and the two ways of
-running turns against a channel and REST: one shopper at a time in same-turn pairs, and many shoppers at once."""
+"""What the channel benchmarks share: percentiles, one phase's record of timed turns, the CPU each process of
+the run used, and the two ways of running turns against a channel and REST: one shopper at a time in same-turn
+pairs, and many shoppers at once."""
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Optional
 
 import aiohttp
 
@@ -24,6 +26,36 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
 
 
+class CpuMeter:
+    """CPU seconds (user + system, all threads) the run's processes have used, from /proc: what the turns of a
+    phase cost each part (the assistant, Redis, the action server, and the bench's own process with its
+    clients and the channel's stand-in servers), which a saturated 2-core machine shares out among them."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self._tick = os.sysconf("SC_CLK_TCK")
+
+    @classmethod
+    def of_stack(cls, stack: Any) -> CpuMeter:
+        """The stack's processes (bot.runtime.runner.Stack), its embedded Redis and this process."""
+        pids = {name: process.pid for name, process in stack.processes.items() if process.poll() is None}
+        if stack.redis is not None and stack.redis.process is not None:
+            pids["redis"] = stack.redis.process.pid
+        pids["bench"] = os.getpid()
+        return cls(pids)
+
+    def read(self) -> dict[str, float]:
+        used = {}
+        for name, pid in self.pids.items():
+            try:
+                with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            used[name] = (int(fields[11]) + int(fields[12])) / self._tick  # utime, stime
+        return used
+
+
 @dataclass
 class Phase:
     """The turns one channel ran at one concurrency: latencies, wall time, errors by kind, empty answers."""
@@ -34,6 +66,7 @@ class Phase:
     seconds: float = 0.0
     errors: dict[str, int] = field(default_factory=dict)
     silent: int = 0  # turns the bot answered with nothing
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # by process (CpuMeter), when measured
 
     def error(self, kind: str) -> None:
         self.errors[kind] = self.errors.get(kind, 0) + 1
@@ -42,6 +75,8 @@ class Phase:
         self.latencies_ms += other.latencies_ms
         self.seconds += other.seconds
         self.silent += other.silent
+        for name, seconds in other.cpu_seconds.items():
+            self.cpu_seconds[name] = self.cpu_seconds.get(name, 0.0) + seconds
         for kind, count in other.errors.items():
             self.errors[kind] = self.errors.get(kind, 0) + count
 
@@ -50,12 +85,16 @@ class Phase:
         return {"turns": len(self.latencies_ms), "p50_ms": round(percentile(values, 0.5), 1),
                 "p99_ms": round(percentile(values, 0.99), 1), "mean_ms": round(statistics.fmean(values), 1),
                 "turns_per_s": round(len(self.latencies_ms) / self.seconds, 2) if self.seconds else None,
-                "errors": self.errors, "silent_turns": self.silent}
+                "errors": self.errors, "silent_turns": self.silent,
+                **({"cpu_ms_per_turn": {name: round(seconds * 1000 / len(self.latencies_ms), 2)
+                                        for name, seconds in sorted(self.cpu_seconds.items())}}
+                   if self.cpu_seconds and self.latencies_ms else {})}
 
 
 async def run_phase(turn: Turn, channel: str, mix: Callable[[int], convs.Conversation], concurrency: int,
-                    turns: int, first_conversation: int) -> Phase:
-    """`concurrency` shoppers at a time, each sending a conversation's turns one after another."""
+                    turns: int, first_conversation: int, meter: Optional[CpuMeter] = None) -> Phase:
+    """`concurrency` shoppers at a time, each sending a conversation's turns one after another; with a
+    `meter`, the CPU each process used meanwhile."""
     phase = Phase(channel, concurrency)
     state = {"sent": 0, "next": first_conversation}
 
@@ -71,9 +110,13 @@ async def run_phase(turn: Turn, channel: str, mix: Callable[[int], convs.Convers
 
     connector = aiohttp.TCPConnector(limit=concurrency + 2)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
+        before = meter.read() if meter else {}
         started = time.perf_counter()
         await asyncio.gather(*(shopper(session) for _ in range(concurrency)))
         phase.seconds = time.perf_counter() - started
+        if meter:
+            phase.cpu_seconds = {name: seconds - before[name] for name, seconds in meter.read().items()
+                                 if name in before}
     return phase
 
 
