@@ -249,6 +249,7 @@ def main() -> int:
         print("IMAP IDLE on Dovecot: each mail is announced after Dovecot's own notification delay.")
     print(f"E-mail at c={CONCURRENCY}: p50 {(loaded['email']['p50_ms'] / loaded['rest']['p50_ms'] - 1) * 100:+.1f} %, "
           f"throughput {throughput:+.1f} % vs REST")
+    print(f"SMTP: {smtp.greetings} connections opened for {len(smtp.mails)} answers.")
     cpu = {channel: loaded[channel].get("cpu_ms_per_turn", {}) for channel in ("rest", "email")}
     if cpu["rest"] and cpu["email"]:
         print(f"CPU ms per turn at c={CONCURRENCY} (REST -> e-mail): " + ", ".join(

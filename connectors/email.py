@@ -227,7 +227,9 @@ class MailService:
                                      legacy_cursor=self._legacy_cursor)
         self.store = ThreadStore(self.redis, retention_seconds, self.domain)
         self.mailbox = transport.Mailbox(config.imap)
-        self.smtp = transport.Sender(config.smtp, max_idle_connections=SMTP_THREADS)
+        # An answer's connection is held while its turn runs: as many stay open as mails are answered at once
+        # (fewer would close and reopen connections all through a busy minute; never more at once than that).
+        self.smtp = transport.Sender(config.smtp, max_idle_connections=MAX_PARALLEL_MAILS)
         self._imap_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mail-imap")
         self._smtp_threads = ThreadPoolExecutor(max_workers=SMTP_THREADS, thread_name_prefix="mail-smtp")
         self._slots = asyncio.Semaphore(MAX_PARALLEL_MAILS)

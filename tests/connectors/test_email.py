@@ -447,6 +447,27 @@ def test_an_answer_s_smtp_envelope_is_opened_before_the_mail_is_written(pipelini
             sender.close()
 
 
+def test_smtp_connections_are_kept_for_as_many_answers_as_run_at_once() -> None:
+    """Answers being written hold their envelope's connection; given back, up to `max_idle_connections` stay open
+    for the next ones (the channel keeps as many as it answers mails at once): a busy minute opens each
+    connection once, not one per answer past the pool."""
+    with SmtpSink() as smtp:
+        sender = transport.Sender(transport.Server("127.0.0.1", smtp.port, "none"), max_idle_connections=12)
+        try:
+            for batch in range(3):
+                envelopes = [sender.open(SERVICE, f"{batch}-{n}@example.com") for n in range(12)]
+                for envelope in envelopes:
+                    envelope.deliver(b"From: service@shop.test\r\nSubject: hi\r\n\r\nhello\r\n")
+            smtp.wait_for(lambda m: True, count=36)
+            assert smtp.greetings == 12 and len(sender._idle) == 12
+            envelopes = [sender.open(SERVICE, f"more-{n}@example.com") for n in range(14)]
+            for envelope in envelopes:
+                envelope.deliver(b"From: service@shop.test\r\nSubject: hi\r\n\r\nhello\r\n")
+            assert smtp.greetings == 14 and len(sender._idle) == 12  # past the limit: closed, not kept
+        finally:
+            sender.close()
+
+
 def test_a_missing_ca_file_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name, value in (("MAIL_ADDRESS", "service@shop.test"), ("MAIL_SMTP_HOST", "localhost"),
                         ("MAIL_IMAP_HOST", "localhost"), ("MAIL_IMAP_USER", IMAP_USER),

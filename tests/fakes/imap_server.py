@@ -486,6 +486,7 @@ class _Recorder:
         """aiosmtpd reads commands one line at a time from a buffered stream, so pipelined commands (RFC 2920)
         work; it only does not say so."""
         session.host_name = hostname
+        self.sink.greetings += 1
         if self.sink.pipelining:
             responses.insert(-1, "250-PIPELINING")
         return responses
@@ -530,6 +531,7 @@ class SmtpSink:
         self.pipelining = pipelining
         self.port = _free_port(host)
         self.mails: list[SentMail] = []
+        self.greetings = 0  # EHLO/HELO received: about one per connection the client opened
         self.replies: dict[str, list[SentMail]] = {}  # by In-Reply-To
         self.refuse = False
         self.unknown_recipients: set[str] = set()  # RCPT TO these is refused for good (550)
