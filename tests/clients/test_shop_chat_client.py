@@ -135,6 +135,10 @@ def test_missed_messages_arrive_once_and_in_order_after_reconnecting(stack: Runn
         heartbeat(desk.queue.redis, AGENT, Status.ONLINE, grace_seconds=120)
         await asyncio.to_thread(wait_until, lambda: desk.queue.redis.get(keys.owner(conversation))
                                 == f"agent:{AGENT}".encode())
+        # The console greets the shopper just after the dispatch makes the chat the agent's, and shows it to the
+        # agent only then: an agent cannot write before the greeting, this test could.
+        await asyncio.to_thread(wait_until, lambda: any(AGENT_NAME in m.get("text", "")
+                                                        for _, m in outbox.since(conversation)))
         await desk.send(AGENT, AGENT_NAME, conversation, "您好，我帮您看一下订单")
         await desk.send(AGENT, AGENT_NAME, conversation, "已经帮您催发货了")
         assert await desk.close(AGENT, conversation, "solved")
