@@ -63,7 +63,7 @@ import aiohttp  # noqa: E402
 import yaml  # noqa: E402
 
 from bench import conversations as convs  # noqa: E402
-from bench.common import CpuMeter, Phase, alternating_rounds, paired_serial, run_phase  # noqa: E402
+from bench.common import CpuMeter, Phase, alternating_rounds, cpu_line, paired_serial, run_phase  # noqa: E402
 from bot.config import PROJECT_ROOT, load_settings  # noqa: E402
 from bot.runtime.runner import Stack  # noqa: E402
 from bot.shop import ensure_database  # noqa: E402
@@ -250,11 +250,7 @@ def main() -> int:
     print(f"E-mail at c={CONCURRENCY}: p50 {(loaded['email']['p50_ms'] / loaded['rest']['p50_ms'] - 1) * 100:+.1f} %, "
           f"throughput {throughput:+.1f} % vs REST")
     print(f"SMTP: {smtp.greetings} connections opened for {len(smtp.mails)} answers.")
-    cpu = {channel: loaded[channel].get("cpu_ms_per_turn", {}) for channel in ("rest", "email")}
-    if cpu["rest"] and cpu["email"]:
-        print(f"CPU ms per turn at c={CONCURRENCY} (REST -> e-mail): " + ", ".join(
-            f"{name} {cpu['rest'][name]:.1f} -> {cpu['email'].get(name, float('nan')):.1f}" for name in cpu["rest"])
-            + " (bench: the clients, and for e-mail the IMAP and SMTP stand-ins)")
+    print(cpu_line(loaded, "email", ", and for e-mail the IMAP and SMTP stand-ins"))
     print(f"load average before/after: {load_before[0]:.2f} / {load_after[0]:.2f}")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps({"at": time.strftime("%Y-%m-%d %H:%M:%S"), "quick": args.quick,

@@ -42,7 +42,7 @@ import aiohttp  # noqa: E402
 import yaml  # noqa: E402
 
 from bench import conversations as convs  # noqa: E402
-from bench.common import Phase, alternating_rounds, paired_serial, run_phase  # noqa: E402
+from bench.common import CpuMeter, Phase, alternating_rounds, cpu_line, paired_serial, run_phase  # noqa: E402
 from bot.config import PROJECT_ROOT, load_settings  # noqa: E402
 from bot.runtime.runner import Stack  # noqa: E402
 from bot.shop import ensure_database  # noqa: E402
@@ -59,6 +59,7 @@ class Channels:
 
     def __init__(self, stack: Stack, telegram: TelegramApiStandIn, run_id: str) -> None:
         self.stack = stack
+        self.cpu = CpuMeter.of_stack(stack)
         self.telegram = telegram
         self.run_id = run_id
         self.webhook = f"http://127.0.0.1:{stack.rasa_port}/webhooks/telegram/webhook"
@@ -119,7 +120,7 @@ async def measure(channels: Channels, mix: Callable[[int], convs.Conversation], 
     async def phase(channel: str, concurrency: int, turns: int) -> Phase:
         nonlocal conversation
         turn = channels.telegram_turn if channel == "telegram" else channels.rest_turn
-        result = await run_phase(turn, channel, mix, concurrency, turns, conversation)
+        result = await run_phase(turn, channel, mix, concurrency, turns, conversation, channels.cpu)
         conversation += turns + concurrency  # fresh conversations (and chats) for every phase
         return result
 
@@ -187,6 +188,7 @@ def main() -> int:
           f"{serial['pairs']} same-turn pairs' ratios {paired:+.1f} % (target at most +10 %)")
     print(f"Telegram p50 at c={CONCURRENCY}: {(loaded['telegram']['p50_ms'] / loaded['rest']['p50_ms'] - 1) * 100:+.1f} %, "
           f"throughput {throughput:+.1f} % vs REST")
+    print(cpu_line(loaded, "telegram", ", and for Telegram the Bot API stand-in"))
     print(f"load average before/after: {load_before[0]:.2f} / {load_after[0]:.2f}")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps({"at": time.strftime("%Y-%m-%d %H:%M:%S"), "quick": args.quick,

@@ -56,6 +56,16 @@ class CpuMeter:
         return used
 
 
+def cpu_line(loaded: dict[str, Any], channel: str, stand_ins: str) -> str:
+    """One line of the CPU each process used per turn at load, REST -> `channel` ("" when not measured)."""
+    rest, through = loaded["rest"].get("cpu_ms_per_turn"), loaded[channel].get("cpu_ms_per_turn")
+    if not rest or not through:
+        return ""
+    return (f"CPU ms per turn at c={loaded[channel].get('concurrency', '?')} (REST -> {channel}): "
+            + ", ".join(f"{name} {rest[name]:.1f} -> {through.get(name, float('nan')):.1f}" for name in rest)
+            + f" (bench: the clients{stand_ins})")
+
+
 @dataclass
 class Phase:
     """The turns one channel ran at one concurrency: latencies, wall time, errors by kind, empty answers."""
@@ -82,7 +92,7 @@ class Phase:
 
     def summary(self) -> dict[str, Any]:
         values = self.latencies_ms or [float("nan")]
-        return {"turns": len(self.latencies_ms), "p50_ms": round(percentile(values, 0.5), 1),
+        return {"concurrency": self.concurrency, "turns": len(self.latencies_ms), "p50_ms": round(percentile(values, 0.5), 1),
                 "p99_ms": round(percentile(values, 0.99), 1), "mean_ms": round(statistics.fmean(values), 1),
                 "turns_per_s": round(len(self.latencies_ms) / self.seconds, 2) if self.seconds else None,
                 "errors": self.errors, "silent_turns": self.silent,
