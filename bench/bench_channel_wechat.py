@@ -54,6 +54,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import aiohttp  # noqa: E402
 import conversations as convs  # noqa: E402
 
+from bench.common import CpuMeter, cpu_line  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.runtime.runner import Stack  # noqa: E402
 from bot.shop import ensure_database  # noqa: E402
@@ -184,12 +185,17 @@ async def measure(stack: Stack, wechat: WeChatServerStandIn, quick: bool) -> dic
               flush=True)
         rest20, wechat20 = Samples(), Samples()
         took = {"rest": 0.0, "wechat": 0.0}
+        meter = CpuMeter.of_stack(stack)
+        cpu: dict[str, dict[str, float]] = {"rest": {}, "wechat": {}}
         per_round = c20_conversations // rounds
         for r in range(rounds):
             order = ("rest", "wechat") if r % 2 == 0 else ("wechat", "rest")
             for channel in order:
+                before = meter.read()
                 took[channel] += await concurrent(channel, channels, mix, per_round, 5000 + r * 1000 + len(channel),
                                                   rest20 if channel == "rest" else wechat20)
+                for name, seconds in meter.read().items():
+                    cpu[channel][name] = cpu[channel].get(name, 0.0) + seconds - before.get(name, seconds)
     result: dict[str, Any] = {"c1": {}, f"c{CONCURRENCY}": {}}
     for name, samples in (("rest", rest1), ("wechat", wechat1)):
         result["c1"][name] = {"turns": len(samples.seconds), "errors": samples.errors,
@@ -200,7 +206,9 @@ async def measure(stack: Stack, wechat: WeChatServerStandIn, quick: bool) -> dic
     for name, samples in (("rest", rest20), ("wechat", wechat20)):
         result[f"c{CONCURRENCY}"][name] = {
             "turns": len(samples.seconds), "errors": samples.errors, "turns_per_second": len(samples.seconds) / took[name],
-            "p50_ms": samples.pct(0.5), "p99_ms": samples.pct(0.99)}
+            "p50_ms": samples.pct(0.5), "p99_ms": samples.pct(0.99), "concurrency": CONCURRENCY,
+            "cpu_ms_per_turn": {process: round(seconds * 1000 / max(1, len(samples.seconds)), 2)
+                                for process, seconds in sorted(cpu[name].items())}}
     result[f"c{CONCURRENCY}"]["wechat"]["not_passive"] = wechat20.not_passive
     result["token_calls"] = wechat.token_calls
     return result
@@ -218,6 +226,7 @@ c={CONCURRENCY}  turns/s         {cn['rest']['turns_per_second']:<15.1f} {cn['we
       p50 ms          {cn['rest']['p50_ms']:<15.1f} {cn['wechat']['p50_ms']:.1f}
       p99 ms          {cn['rest']['p99_ms']:<15.1f} {cn['wechat']['p99_ms']:.1f}
       errors          {cn['rest']['errors']:<15} {cn['wechat']['errors']} (not passive {cn['wechat']['not_passive']})
+{cpu_line(cn, "wechat", ", and for WeChat the WeChat servers' stand-in")}
 """)
 
 
