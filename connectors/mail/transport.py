@@ -472,9 +472,10 @@ class Mailbox:
 
     def _announced(self, client: imaplib.IMAP4, known: Optional[int] = None) -> bool:
         """Whether the server announced mail since the last look (and forget it). `known`: the mailbox's last
-        message number as a FETCH of "n:*" just saw it; an announcement of no more messages than that was news
-        that fetch took in (servers such as Dovecot announce mail with the answer to the command that saw it
-        first), one of more arrived after it and stays for the next idle()."""
+        message number as a FETCH of "n:*" just saw it. An announcement of no more messages than that is of mail
+        the fetch took in (a server may announce mail with the answer to the command that sees it); one of more
+        is of mail it did not see (it came later, or, as with Dovecot, the server answered from the mailbox as
+        the previous command left it) and stays for the next idle()."""
         exists = client.untagged_responses.pop("EXISTS", None)
         recent = client.untagged_responses.pop("RECENT", None) or []
         if known is not None and exists and any(_number(value) > known for value in exists):
