@@ -10,7 +10,7 @@ server allows it::
         uid = imap.deliver(raw)           # IMAP APPEND on a connection of its own; the UID from APPENDUID
         imap.wait_seen(uid)               # polls FLAGS
         imap.wait_idling(1)               # an imap process's title says IDLE (verbose_proctitle)
-        imap.drop_connections()           # doveadm kick: the server ends the user's connections
+        imap.drop_connections()           # the server ends the user's connections ("* BYE")
 
 Every user name with the password opens the one mailbox: the helper's own connection uses another name, so
 `logins` (counted in the server's log), `idling` and `drop_connections` are the client's alone. Dovecot tells
@@ -20,11 +20,13 @@ Needs the `dovecot-imapd` package (bot/tools/system_deps.sh installs it where it
 from __future__ import annotations
 
 import contextlib
+import grp
 import imaplib
 import os
 import pwd
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -34,7 +36,6 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
-DOVEADM = shutil.which("doveadm") or "/usr/bin/doveadm"
 HELPER = "test-helper"  # the tests' own connection logs in as another user of the same mailbox: not counted
 _APPENDUID = re.compile(rb"APPENDUID \d+ (\d+)")
 _FLAGS = re.compile(rb"FLAGS \(([^)]*)\)")
@@ -83,7 +84,7 @@ service stats {{
 
 
 def installed() -> bool:
-    return os.path.exists(DOVECOT) and os.path.exists(DOVEADM)
+    return os.path.exists(DOVECOT)
 
 
 def _free_port() -> int:
@@ -113,10 +114,11 @@ class Dovecot:
         if os.geteuid() == 0:  # mail processes may not run as root: the unprivileged user Debian creates
             account = pwd.getpwnam("dovenull")
             users = ""
-        else:
+        else:  # everything as this user, and no chroot for the login process (that needs root)
             account = pwd.getpwuid(os.geteuid())
             users = (f"default_internal_user = {account.pw_name}\ndefault_login_user = {account.pw_name}\n"
-                     f"default_internal_group = {pwd.getpwuid(os.geteuid()).pw_name}\n")
+                     f"default_internal_group = {grp.getgrgid(os.getegid()).gr_name}\n"
+                     "service imap-login {\n  chroot =\n}\n")
         self.base.chmod(0o755)  # mkdtemp's 0700 would keep the mail user out of its mailbox
         for folder in ("run", "state", "mail"):
             (self.base / folder).mkdir(exist_ok=True)
@@ -215,10 +217,10 @@ class Dovecot:
             return sorted(int(uid) for chunk in data if chunk for uid in bytes(chunk).split())
         return list(self._call(search))
 
-    def _titles(self) -> list[bytes]:
-        """The process titles of this instance's imap processes serving the user (verbose_proctitle: the state
-        of the connection, IDLE among them, is in it)."""
-        titles = []
+    def _processes(self) -> dict[int, bytes]:
+        """{pid: title} of this instance's imap processes serving the user (verbose_proctitle: the state of the
+        connection, IDLE among them, is in the title)."""
+        found = {}
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
@@ -226,13 +228,13 @@ class Dovecot:
                 title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").strip()
                 if title.split(b" ", 1)[0].endswith(b"/imap") and f"[{self.user} ".encode() in title and \
                         self._ours(entry):
-                    titles.append(title)
-        return titles
+                    found[int(entry.name)] = title
+        return found
 
     @property
     def idling(self) -> int:
         """The user's connections in IDLE now."""
-        return sum(title.endswith(b" IDLE]") for title in self._titles())
+        return sum(title.endswith(b" IDLE]") for title in self._processes().values())
 
     def _ours(self, process: Path) -> bool:
         """An imap process of this instance (tests may run several Dovecots): its parent is our master."""
@@ -246,13 +248,13 @@ class Dovecot:
         return len(re.findall(rf"imap-login: (?:Info: )?Login: user=<{re.escape(self.user)}>", self.log()))
 
     def drop_connections(self) -> int:
-        """End every connection of the user (doveadm kick); how many there were."""
-        connections = len(self._titles())
-        done = subprocess.run([DOVEADM, "-c", str(self.config), "kick", self.user], capture_output=True,
-                              text=True, timeout=20)
-        if done.returncode != 0:
-            raise RuntimeError(f"doveadm kick failed: {done.stdout}{done.stderr}")
-        return connections
+        """End every connection of the user as the server does when it shuts down (SIGTERM to their imap
+        processes: "* BYE", then the connection closes; `doveadm kick` does the same, but only as root)."""
+        processes = self._processes()
+        for pid in processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        return len(processes)
 
     def wait_idling(self, count: int = 1, timeout: float = 30) -> None:
         self.wait_until(lambda: self.idling >= count, timeout, f"{count} connection(s) in IDLE")
