@@ -35,6 +35,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from bot.runtime.redis_service import free_port
+
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 HELPER = "test-helper"  # the tests' own connection logs in as another user of the same mailbox: not counted
 _APPENDUID = re.compile(rb"APPENDUID \d+ (\d+)")
@@ -87,12 +89,6 @@ def installed() -> bool:
     return os.path.exists(DOVECOT)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Dovecot:
     """Dovecot serving one INBOX for `user` on 127.0.0.1; see the module docstring."""
 
@@ -123,7 +119,7 @@ class Dovecot:
         for folder in ("run", "state", "mail"):
             (self.base / folder).mkdir(exist_ok=True)
         os.chown(self.base / "mail", account.pw_uid, account.pw_gid)
-        self.port = _free_port()
+        self.port = free_port()
         self.config.write_text(_CONFIG.format(base=self.base, instance=self.base.name, users=users,
                                               password=self.password, uid=account.pw_uid, gid=account.pw_gid,
                                               port=self.port))
