@@ -6,7 +6,8 @@ answer the channel's fetch, and to tell a client in IDLE of a new mail.
 
 For each server, with Python's imaplib on loopback (the channel's own client library):
 
-- fetch: a mail is put in the mailbox, then `UID FETCH <uid>:* (UID FLAGS RFC822.SIZE BODY.PEEK[]<0.262144>)`,
+- fetch: a mail is put in the mailbox, then `UID FETCH <uid>:* (UID FLAGS RFC822.SIZE BODY.PEEK[]<0.N>)`
+  (N: the channel's FIRST_BYTES),
   the look the channel sends behind an IDLE's DONE, is timed to its answer (200 mails);
 - announce: a client waits in IDLE; a mail is put in the mailbox (the stand-in: in memory; Dovecot: IMAP APPEND
   on a second connection) and the time until the client reads "* N EXISTS" is taken from the moment it is there
@@ -18,18 +19,20 @@ Not a test: it prints figures.
 """
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Union
+from typing import Callable, Iterator, Union
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.bench_channel_email import IMAP_PASSWORD, IMAP_USER, shopper_mail  # noqa: E402
+from connectors.email import FIRST_BYTES  # noqa: E402
 from tests.dovecot import Dovecot, installed  # noqa: E402
 from tests.fakes.imap_server import ImapStandIn  # noqa: E402
 
@@ -37,34 +40,34 @@ FETCHES = 200
 ANNOUNCEMENTS = 30
 
 
-def _client(port: int) -> imaplib.IMAP4:
+@contextlib.contextmanager
+def _logged_in(port: int) -> Iterator[imaplib.IMAP4]:
     client = imaplib.IMAP4("127.0.0.1", port)
     client.login(IMAP_USER, IMAP_PASSWORD)
     client.select("INBOX")
-    return client
+    try:
+        yield client
+    finally:
+        client.logout()
 
 
 def fetch_ms(port: int, deliver: Callable[[bytes], int], raw: bytes) -> list[float]:
-    client = _client(port)
     times = []
-    try:
+    with _logged_in(port) as client:
         for _ in range(FETCHES):
             uid = deliver(raw)
             client.noop()  # the mail announced: the fetch sees it on any server
             started = time.perf_counter()
-            typ, data = client.uid("FETCH", f"{uid}:*", "(UID FLAGS RFC822.SIZE BODY.PEEK[]<0.262144>)")
+            typ, data = client.uid("FETCH", f"{uid}:*", f"(UID FLAGS RFC822.SIZE BODY.PEEK[]<0.{FIRST_BYTES}>)")
             times.append((time.perf_counter() - started) * 1000)
             if typ != "OK" or not data or data[0] is None:
                 raise RuntimeError(f"fetch of {uid}: {typ} {data!r}")
-    finally:
-        client.logout()
     return times
 
 
 def announce_ms(port: int, deliver: Callable[[bytes], int], raw: bytes) -> list[float]:
-    client = _client(port)
     times = []
-    try:
+    with _logged_in(port) as client:
         for _ in range(ANNOUNCEMENTS):
             tag = client._new_tag()
             client.send(tag + b" IDLE\r\n")
@@ -78,8 +81,6 @@ def announce_ms(port: int, deliver: Callable[[bytes], int], raw: bytes) -> list[
             client.send(b"DONE\r\n")
             while not client.readline().startswith(tag):
                 pass
-    finally:
-        client.logout()
     return times
 
 
