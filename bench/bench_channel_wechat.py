@@ -54,7 +54,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import aiohttp  # noqa: E402
 import conversations as convs  # noqa: E402
 
-from bench.common import CpuMeter, cpu_line  # noqa: E402
+from bench.common import CpuMeter, cpu_line, cpu_ms_per_turn  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.runtime.runner import Stack  # noqa: E402
 from bot.shop import ensure_database  # noqa: E402
@@ -194,8 +194,8 @@ async def measure(stack: Stack, wechat: WeChatServerStandIn, quick: bool) -> dic
                 before = meter.read()
                 took[channel] += await concurrent(channel, channels, mix, per_round, 5000 + r * 1000 + len(channel),
                                                   rest20 if channel == "rest" else wechat20)
-                for name, seconds in meter.read().items():
-                    cpu[channel][name] = cpu[channel].get(name, 0.0) + seconds - before.get(name, seconds)
+                for name, seconds in meter.since(before).items():
+                    cpu[channel][name] = cpu[channel].get(name, 0.0) + seconds
     result: dict[str, Any] = {"c1": {}, f"c{CONCURRENCY}": {}}
     for name, samples in (("rest", rest1), ("wechat", wechat1)):
         result["c1"][name] = {"turns": len(samples.seconds), "errors": samples.errors,
@@ -207,8 +207,7 @@ async def measure(stack: Stack, wechat: WeChatServerStandIn, quick: bool) -> dic
         result[f"c{CONCURRENCY}"][name] = {
             "turns": len(samples.seconds), "errors": samples.errors, "turns_per_second": len(samples.seconds) / took[name],
             "p50_ms": samples.pct(0.5), "p99_ms": samples.pct(0.99), "concurrency": CONCURRENCY,
-            "cpu_ms_per_turn": {process: round(seconds * 1000 / max(1, len(samples.seconds)), 2)
-                                for process, seconds in sorted(cpu[name].items())}}
+            "cpu_ms_per_turn": cpu_ms_per_turn(cpu[name], max(1, len(samples.seconds)))}
     result[f"c{CONCURRENCY}"]["wechat"]["not_passive"] = wechat20.not_passive
     result["token_calls"] = wechat.token_calls
     return result

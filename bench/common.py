@@ -55,6 +55,15 @@ class CpuMeter:
             used[name] = (int(fields[11]) + int(fields[12])) / self._tick  # utime, stime
         return used
 
+    def since(self, before: dict[str, float]) -> dict[str, float]:
+        """The CPU seconds each process has used since `before` (a `read()`)."""
+        return {name: seconds - before[name] for name, seconds in self.read().items() if name in before}
+
+
+def cpu_ms_per_turn(cpu_seconds: dict[str, float], turns: int) -> dict[str, float]:
+    """CPU milliseconds a turn, by process."""
+    return {name: round(seconds * 1000 / turns, 2) for name, seconds in sorted(cpu_seconds.items())}
+
 
 def cpu_line(loaded: dict[str, Any], channel: str, stand_ins: str) -> str:
     """One line of the CPU each process used per turn at load, REST -> `channel` ("" when not measured)."""
@@ -96,8 +105,7 @@ class Phase:
                 "p99_ms": round(percentile(values, 0.99), 1), "mean_ms": round(statistics.fmean(values), 1),
                 "turns_per_s": round(len(self.latencies_ms) / self.seconds, 2) if self.seconds else None,
                 "errors": self.errors, "silent_turns": self.silent,
-                **({"cpu_ms_per_turn": {name: round(seconds * 1000 / len(self.latencies_ms), 2)
-                                        for name, seconds in sorted(self.cpu_seconds.items())}}
+                **({"cpu_ms_per_turn": cpu_ms_per_turn(self.cpu_seconds, len(self.latencies_ms))}
                    if self.cpu_seconds and self.latencies_ms else {})}
 
 
@@ -125,8 +133,7 @@ async def run_phase(turn: Turn, channel: str, mix: Callable[[int], convs.Convers
         await asyncio.gather(*(shopper(session) for _ in range(concurrency)))
         phase.seconds = time.perf_counter() - started
         if meter:
-            phase.cpu_seconds = {name: seconds - before[name] for name, seconds in meter.read().items()
-                                 if name in before}
+            phase.cpu_seconds = meter.since(before)
     return phase
 
 
