@@ -4,7 +4,9 @@ Inbound watches the service mailbox over IMAP (any hosted mailbox: 企业邮箱,
 Exchange, Gmail...; imaplib in a thread of its own, one connection). Where the
 server lists IDLE (RFC 2177) the connection waits in IDLE and a new mail is
 looked at as soon as the server announces it (the IDLE is renewed every
-IDLE_SECONDS, under the 29 minutes servers allow); elsewhere, or when the server
+IDLE_SECONDS, under the 29 minutes servers allow; after a look the connection goes
+back into IDLE once that look's mails are answered, WATCH_AGAIN_SECONDS at most, and
+mail that came meanwhile is announced as the IDLE starts); elsewhere, or when the server
 refuses IDLE, the mailbox is polled every `MAIL_POLL_SECONDS`. Either way a
 broken connection is reopened at once (then with growing pauses), and the
 UNSEEN search after it finds whatever arrived meanwhile.
@@ -100,6 +102,7 @@ RETRY_SECONDS = 30  # an outbox message SMTP refused is tried again after this l
 FIRST_BYTES = 256 * 1024  # fetched of every new mail at once: nearly all mails whole, larger ones fetched again
 IDLE_SECONDS = 25 * 60  # an IDLE is ended and the mailbox searched again after this long (servers: 29 minutes)
 SEEN_DELAY_SECONDS = 0.5  # an answered mail is marked seen with the next look, or on its own after this long
+WATCH_AGAIN_SECONDS = 0.05  # after a look, IDLE again once its mails are answered, or after this long at most
 
 OVERSIZED_REPLY = ("亲，您的邮件太大了（约 {size}），超过了 {limit} 的上限，我们没能读取。"
                    "请把附件压缩后或分几封邮件发送，问题直接写在邮件正文里就好，我马上帮您处理～")
@@ -235,6 +238,7 @@ class MailService:
         self._slots = asyncio.Semaphore(MAX_PARALLEL_MAILS)
         self._locks: dict[str, asyncio.Lock] = {}
         self._inflight: dict[int, asyncio.Task] = {}
+        self._just_taken: list[asyncio.Task] = []  # the answers to the mails of the last look
         self._attempts: dict[str, int] = {}
         self._tasks: list[asyncio.Task] = []
         self._marks = _SeenMarks()
@@ -364,6 +368,7 @@ class MailService:
         is taken up again for the time left."""
         loop = asyncio.get_running_loop()
         started = loop.time()
+        await self._while_answering()
         while not self._stopping:
             if self._marks_due:
                 self._marks_due = False
@@ -386,6 +391,15 @@ class MailService:
             if outcome in (transport.NEW_MAIL, transport.TIME_UP):
                 return looked
         return None
+
+    async def _while_answering(self) -> None:
+        """Let the mails of the last look be answered before the connection goes back into IDLE (at most
+        WATCH_AGAIN_SECONDS): entering IDLE wakes the mailbox thread twice (the command, the server's "+ idling"),
+        each time taking the interpreter from the answers on a shopper's wait. Mail arriving meanwhile is not
+        missed: the server announces it as the IDLE starts."""
+        answering, self._just_taken = [task for task in self._just_taken if not task.done()], []
+        if answering:
+            await asyncio.wait(answering, timeout=WATCH_AGAIN_SECONDS)
 
     def _idle_then_look(self, seconds: float, skip: frozenset[int]) -> tuple[str, Optional[transport.Looked]]:
         """In the mailbox thread: IDLE, and when the server announces mail, the look at the new mails at once,
@@ -458,6 +472,7 @@ class MailService:
             job.raw = bodies.get(job.uid)
             task = asyncio.create_task(self._handle(job), name=f"mail-{job.uid}")
             self._inflight[job.uid] = task
+            self._just_taken.append(task)
             task.add_done_callback(self._forget_task)
         if settled:
             self._seen(*settled)

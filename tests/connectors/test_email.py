@@ -570,13 +570,28 @@ def imap_server(kind: str) -> MailboxServer:
     return ImapStandIn(IMAP_USER, IMAP_PASSWORD) if kind == "stand-in" else Dovecot(IMAP_USER, IMAP_PASSWORD)
 
 
+class SlowBot(EchoBot):
+    """Rasa's place, taking `seconds` over every turn; `started` is set as a turn starts."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.started = threading.Event()
+
+    async def __call__(self, message: UserMessage) -> None:
+        self.started.set()
+        await asyncio.sleep(self.seconds)
+        await super().__call__(message)
+
+
 def run_service(imap: MailboxServer, smtp: SmtpSink, redis_url: str, poll_seconds: float,
-                scenario: Callable[[channel.MailService, EchoBot], Awaitable[None]]) -> EchoBot:
+                scenario: Callable[[channel.MailService, EchoBot], Awaitable[None]],
+                bot: Optional[EchoBot] = None) -> EchoBot:
     """Run the channel's MailService (no Rasa) against the stand-ins for the length of `scenario`."""
     config = channel.MailConfig(SERVICE, transport.Server("127.0.0.1", smtp.port, "none"),
                                 transport.Server("127.0.0.1", imap.port, "none", IMAP_USER, IMAP_PASSWORD),
                                 poll_seconds)
-    bot = EchoBot()
+    bot = bot or EchoBot()
 
     async def main() -> None:
         service = channel.MailService(config, redis_url, bot, None, 500, MAX_MAIL_BYTES, 3600, "always")
@@ -654,6 +669,43 @@ def test_mails_of_one_thread_found_together_are_answered_in_order_each_in_reply_
             [first_id], [first_id, second_id], [first_id, second_id, answers[1]["Message-ID"], third_id]]
         conversations = {a["Message-ID"].split(".")[1] for a in answers}  # our ids name the conversation
         assert len(conversations) == 1
+
+
+@pytest.mark.parametrize("server", IMAP_SERVERS)
+def test_the_mailbox_is_watched_again_once_the_mails_taken_are_answered(redis_url: str, server: str,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the mails of a look are being answered the connection stays out of IDLE (entering it would take the
+    interpreter from the answers on the shoppers' wait), and goes back into IDLE once they are answered, or
+    WATCH_AGAIN_SECONDS after the look at the latest. Mail arriving meanwhile is announced as the IDLE starts,
+    and answered: none is missed."""
+    monkeypatch.setattr(channel, "WATCH_AGAIN_SECONDS", 2.0)
+    bot = SlowBot(1.0)
+    with imap_server(server) as imap, SmtpSink() as smtp:
+        async def scenario(service: channel.MailService, _: EchoBot) -> None:
+            await asyncio.to_thread(imap.wait_idling, 1, 30)
+            raw, first = make_mail(shopper(), "咨询", "第一封")
+            imap.deliver(raw)
+            assert await asyncio.to_thread(bot.started.wait, 20)
+            bot.started.clear()
+            await asyncio.sleep(0.4)
+            assert imap.idling == 0  # answering, not watching
+            raw, second = make_mail(shopper(), "咨询", "答复时到")
+            imap.deliver(raw)
+            answered = (await answer_of(smtp, first, 20)).at
+            assert (await answer_of(smtp, second, 20)).at - answered < bot.seconds + 2  # found as the IDLE began
+            # A turn longer than WATCH_AGAIN_SECONDS: the connection is back in IDLE before the answer is out.
+            bot.seconds = 4.0
+            await asyncio.to_thread(imap.wait_idling, 1, 30)
+            bot.started.clear()
+            raw, third = make_mail(shopper(), "咨询", "很慢的一封")
+            imap.deliver(raw)
+            assert await asyncio.to_thread(bot.started.wait, 20)
+            await asyncio.to_thread(imap.wait_idling, 1, 30)
+            assert not smtp.mails or all(m["In-Reply-To"] != third for m in smtp.mails)  # still answering it
+            await answer_of(smtp, third, 20)
+
+        run_service(imap, smtp, redis_url, 30.0, scenario, bot)
+        assert bot.received == ["第一封", "答复时到", "很慢的一封"]
 
 
 def test_an_answered_mail_is_marked_seen_with_the_next_look_or_on_its_own(redis_url: str,
