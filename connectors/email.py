@@ -301,9 +301,16 @@ class MailService:
                                                          self.config.address, recipient)
 
     def _open_envelope(self, recipient: str) -> asyncio.Future[transport.Envelope]:
-        """Start the answer's SMTP transaction now, in the channel's threads: it runs while the bot thinks."""
-        return asyncio.get_running_loop().run_in_executor(self._smtp_threads, self.smtp.open, self.config.address,
-                                                          recipient)
+        """Start the answer's SMTP transaction now, so its round trip is done while the bot thinks: written from
+        here on a connection in hand (`Sender.open_now`: no thread wakes beside the turn), else in the
+        channel's threads."""
+        loop = asyncio.get_running_loop()
+        envelope = self.smtp.open_now(self.config.address, recipient)
+        if envelope is None:
+            return loop.run_in_executor(self._smtp_threads, self.smtp.open, self.config.address, recipient)
+        started: asyncio.Future[transport.Envelope] = loop.create_future()
+        started.set_result(envelope)
+        return started
 
     async def _deliver(self, envelope: asyncio.Future[transport.Envelope], mail: bytes) -> None:
         """Send the mail in its envelope (an envelope the server refused raises here, as a refused send does)."""

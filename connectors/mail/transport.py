@@ -13,7 +13,8 @@ from timed out object").
 
 `Sender.open` starts a mail before it is written (MAIL FROM, RCPT TO and DATA; pipelined, RFC 2920, where the
 server offers it), so the channel can have the round trips done while the bot thinks; `Envelope.deliver` sends
-the mail."""
+the mail. `Sender.open_now` does the same from the event loop without waiting, on a connection in hand: it writes
+the three commands and leaves their replies for `deliver` to read."""
 from __future__ import annotations
 
 import contextlib
@@ -107,8 +108,37 @@ class Sender:
         """Start a mail to `recipient` before it is written (raises on refusal, as `send` does)."""
         client = self._take(sender.rpartition("@")[2] or "localhost")
         try:
-            (mail_code, mail_reply), (rcpt_code, rcpt_reply), (data_code, data_reply) = _begin(client, sender,
-                                                                                              recipient)
+            replies = _begin(client, sender, recipient)
+        except BaseException:
+            _quietly_close(client)
+            raise
+        self._accepted(client, replies, sender, recipient)
+        return Envelope(self, client)
+
+    def open_now(self, sender: str, recipient: str) -> Optional[Envelope]:
+        """Start a mail without waiting, for a caller that must not block (the event loop): on a connection used
+        within REUSE_WITHOUT_CHECK_SECONDS whose server lists PIPELINING, MAIL FROM, RCPT TO and DATA are written
+        now (a hundred bytes, which the idle socket takes at once) and their replies read by `deliver`, in its
+        thread, so no thread runs beside the turn. None when there is no such connection (or it broke on the
+        write): then `open`, in a thread."""
+        with self._lock:
+            if not self._idle or time.monotonic() - self._idle[-1][1] >= self.REUSE_WITHOUT_CHECK_SECONDS \
+                    or not self._idle[-1][0].has_extn("pipelining"):
+                return None
+            client, _ = self._idle.pop()
+        try:
+            client.send(_commands(sender, recipient))
+        except (OSError, smtplib.SMTPException):
+            _quietly_close(client)
+            return None
+        return Envelope(self, client, pending=(sender, recipient))
+
+    def _accepted(self, client: smtplib.SMTP, replies: list[tuple[int, bytes]], sender: str, recipient: str
+                  ) -> None:
+        """Raise as smtplib does when the server refused the envelope (`replies`: to MAIL FROM, RCPT TO, DATA); a
+        refused recipient leaves the connection usable and back in the pool, any other refusal closes it."""
+        try:
+            (mail_code, mail_reply), (rcpt_code, rcpt_reply), (data_code, data_reply) = replies
             if data_code == 354 and (mail_code != 250 or rcpt_code not in (250, 251)):
                 # A server taking DATA with no one to send to: the connection is in the middle of a mail.
                 raise smtplib.SMTPDataError(data_code, b"DATA accepted after a refusal: " + data_reply)
@@ -125,7 +155,6 @@ class Sender:
         except BaseException:
             _quietly_close(client)
             raise
-        return Envelope(self, client)
 
     def send(self, mail: bytes, sender: str, recipient: str) -> None:
         """Hand one mail (its wire bytes) to the SMTP server (raises on refusal: the caller keeps it for later)."""
@@ -148,13 +177,22 @@ class Sender:
 _NOT_SENT = (503, b"not sent: an earlier command was refused")
 
 
+def _envelope(sender: str, recipient: str) -> list[str]:
+    return [f"MAIL FROM:{smtplib.quoteaddr(sender)}", f"RCPT TO:{smtplib.quoteaddr(recipient)}", "DATA"]
+
+
+def _commands(sender: str, recipient: str) -> str:
+    """The envelope's three commands in one write (RFC 2920)."""
+    return "".join(f"{command}\r\n" for command in _envelope(sender, recipient))
+
+
 def _begin(client: smtplib.SMTP, sender: str, recipient: str) -> list[tuple[int, bytes]]:
     """The replies to MAIL FROM, RCPT TO and DATA: sent in one write where the server offers PIPELINING (RFC 2920:
     one round trip instead of three; a hosted server is tens of milliseconds away), else one at a time, stopping
     at the first refusal."""
-    commands = [f"MAIL FROM:{smtplib.quoteaddr(sender)}", f"RCPT TO:{smtplib.quoteaddr(recipient)}", "DATA"]
+    commands = _envelope(sender, recipient)
     if client.has_extn("pipelining"):
-        client.send("".join(f"{command}\r\n" for command in commands))
+        client.send(_commands(sender, recipient))
         return [client.getreply() for _ in commands]
     replies: list[tuple[int, bytes]] = []
     for command, accepted in zip(commands, ((250,), (250, 251), (354,))):
@@ -172,14 +210,23 @@ class Envelope:
     channel opens it while the bot's turn runs, so only the mail itself is on the shopper's wait. `deliver` or
     `abandon` it once (a server waits minutes for the data, RFC 5321 4.5.3.2)."""
 
-    def __init__(self, sender: Sender, client: smtplib.SMTP) -> None:
+    def __init__(self, sender: Sender, client: smtplib.SMTP, pending: Optional[tuple[str, str]] = None) -> None:
         self._sender = sender
         self._client: Optional[smtplib.SMTP] = client
+        self._pending = pending  # (sender, recipient) of commands written by `Sender.open_now`, replies unread
 
     def deliver(self, mail: bytes) -> None:
-        """Send the mail and end the transaction (raises when the server does not take it)."""
+        """Send the mail and end the transaction (raises when the server does not take it, or refused the
+        envelope `Sender.open_now` started)."""
         client, self._client = self._client, None
         assert client is not None, "an envelope is delivered once"
+        if self._pending is not None:
+            try:
+                replies = [client.getreply() for _ in range(3)]
+            except BaseException:
+                _quietly_close(client)
+                raise
+            self._sender._accepted(client, replies, *self._pending)
         data = _LEADING_DOT.sub(b"..", mail)  # RFC 5321 4.5.2: a line's leading dot is doubled
         try:
             client.send(data + (b".\r\n" if data.endswith(b"\r\n") else b"\r\n.\r\n"))

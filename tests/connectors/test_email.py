@@ -447,6 +447,45 @@ def test_an_answer_s_smtp_envelope_is_opened_before_the_mail_is_written(pipelini
             sender.close()
 
 
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_an_envelope_is_started_without_waiting_on_a_connection_in_hand(pipelining: bool,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sender.open_now (the event loop's way): on a pooled connection used within REUSE_WITHOUT_CHECK_SECONDS
+    whose server lists PIPELINING, the envelope's commands are written at once and their replies read by
+    `deliver`; a refusal raises there as `open` raises (a refused recipient leaves the connection in the pool).
+    No such connection (none yet, one idle too long, no PIPELINING): None, and `open` does the work."""
+    raw = b"From: service@shop.test\r\nSubject: hi\r\n\r\nhello\r\n"
+    with SmtpSink(pipelining=pipelining) as smtp:
+        sender = transport.Sender(transport.Server("127.0.0.1", smtp.port, "none"))
+        try:
+            assert sender.open_now(SERVICE, "a@example.com") is None  # no connection yet
+            sender.send(raw, SERVICE, "a@example.com")
+            envelope = sender.open_now(SERVICE, "b@example.com")
+            if not pipelining:  # one command at a time: each reply is waited for, so not here
+                assert envelope is None and len(sender._idle) == 1
+                return
+            assert envelope is not None and not sender._idle  # the connection goes with the envelope
+            envelope.deliver(raw)
+            assert [m.to for m in smtp.wait_for(lambda m: True, count=2)] == [["a@example.com"], ["b@example.com"]]
+            smtp.unknown_recipients.add("nobody@example.com")
+            refused_envelope = sender.open_now(SERVICE, "nobody@example.com")
+            assert refused_envelope is not None
+            with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+                refused_envelope.deliver(raw)
+            assert transport.permanent(refused.value) and len(sender._idle) == 1  # given back after RSET
+            abandoned = sender.open_now(SERVICE, "c@example.com")
+            assert abandoned is not None
+            abandoned.abandon()
+            assert sender.open_now(SERVICE, "c@example.com") is None and smtp.greetings == 1
+            sender.send(raw, SERVICE, "c@example.com")  # on a new connection
+            monkeypatch.setattr(transport.Sender, "REUSE_WITHOUT_CHECK_SECONDS", 0.0)  # idle too long: NOOP first
+            assert sender.open_now(SERVICE, "d@example.com") is None
+            assert [m.to for m in smtp.wait_for(lambda m: True, count=3)][-1] == ["c@example.com"]
+            assert smtp.greetings == 2 and len(smtp.mails) == 3  # nothing abandoned or refused was sent
+        finally:
+            sender.close()
+
+
 def test_smtp_connections_are_kept_for_as_many_answers_as_run_at_once() -> None:
     """Answers being written hold their envelope's connection; given back, up to `max_idle_connections` stay open
     for the next ones (the channel keeps as many as it answers mails at once): a busy minute opens each
