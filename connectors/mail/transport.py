@@ -127,7 +127,7 @@ class Sender:
                 return None
             client, _ = self._idle.pop()
         try:
-            client.send(_commands(sender, recipient))
+            client.send(_one_write(_envelope(sender, recipient)))
         except (OSError, smtplib.SMTPException):
             _quietly_close(client)
             return None
@@ -181,9 +181,9 @@ def _envelope(sender: str, recipient: str) -> list[str]:
     return [f"MAIL FROM:{smtplib.quoteaddr(sender)}", f"RCPT TO:{smtplib.quoteaddr(recipient)}", "DATA"]
 
 
-def _commands(sender: str, recipient: str) -> str:
-    """The envelope's three commands in one write (RFC 2920)."""
-    return "".join(f"{command}\r\n" for command in _envelope(sender, recipient))
+def _one_write(commands: list[str]) -> str:
+    """Commands sent together, without waiting for each reply (RFC 2920)."""
+    return "".join(f"{command}\r\n" for command in commands)
 
 
 def _begin(client: smtplib.SMTP, sender: str, recipient: str) -> list[tuple[int, bytes]]:
@@ -192,7 +192,7 @@ def _begin(client: smtplib.SMTP, sender: str, recipient: str) -> list[tuple[int,
     at the first refusal."""
     commands = _envelope(sender, recipient)
     if client.has_extn("pipelining"):
-        client.send(_commands(sender, recipient))
+        client.send(_one_write(commands))
         return [client.getreply() for _ in commands]
     replies: list[tuple[int, bytes]] = []
     for command, accepted in zip(commands, ((250,), (250, 251), (354,))):
